@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 
@@ -18,7 +18,8 @@ export interface NodeRedProcessOptions {
   settings?: Record<string, unknown>;
   /** Added to the child's environment. */
   env?: Record<string, string>;
-  /** red.js of the Node-RED under test; default NODE_RED_PATH, else this checkout's node-red. */
+  /** The Node-RED under test, as its resolved main file (lib/red.js) or its package folder;
+   *  default NODE_RED_PATH, else this checkout's node-red. Its command-line entry (bin) is run. */
   nodeRedMain?: string;
   /** How long to wait for "Server now running at"; default 90 s (a loaded 2-core machine is slow). */
   startTimeoutMs?: number;
@@ -38,6 +39,24 @@ export interface NodeRedProcess {
 /** The Node-RED main file under test (what CI passes as NODE_RED_PATH). */
 export function nodeRedMainPath(): string {
   return process.env.NODE_RED_PATH ? resolve(process.env.NODE_RED_PATH) : require.resolve("node-red");
+}
+
+/** The command-line entry of the Node-RED whose main file (or package folder) is given: <pkg>/red.js. */
+export function nodeRedCli(nodeRedMain = nodeRedMainPath()): string {
+  let dir = statSync(nodeRedMain).isDirectory() ? nodeRedMain : dirname(nodeRedMain);
+  for (;;) {
+    const pkgFile = join(dir, "package.json");
+    if (existsSync(pkgFile)) {
+      const pkg = JSON.parse(readFileSync(pkgFile, "utf8")) as { name?: string; bin?: string | Record<string, string> };
+      if (pkg.name === "node-red") {
+        const bin = typeof pkg.bin === "string" ? pkg.bin : pkg.bin?.["node-red"] ?? "red.js";
+        return join(dir, bin);
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no node-red package above ${nodeRedMain}`);
+    dir = up;
+  }
 }
 
 /** bcrypt hash for adminAuth, made with the bcryptjs that the Node-RED under test bundles. */
@@ -117,7 +136,7 @@ export async function startNodeRed(options: NodeRedProcessOptions): Promise<Node
   if (options.credentials) writeFileSync(join(userDir, "flows_cred.json"), JSON.stringify(options.credentials, null, 2));
 
   installExitHook();
-  const child = spawn(process.execPath, [nodeRedMain, "-u", userDir, "-s", settingsFile], {
+  const child = spawn(process.execPath, [nodeRedCli(nodeRedMain), "-u", userDir, "-s", settingsFile], {
     cwd: userDir,
     env: { ...process.env, ...options.env },
     detached: true, // its own process group, so stop() reaches anything it spawns
