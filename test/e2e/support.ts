@@ -28,7 +28,15 @@ export interface NodeSetInfo {
   local?: boolean;
   module: string;
   version?: string;
-  err?: string;
+  err?: unknown;
+}
+
+/** A node set's load error as text (Node-RED gives a string or an error-like object). */
+export function errText(err: unknown): string {
+  if (typeof err === "string") return err;
+  const e = err as { message?: string; code?: string } | undefined;
+  if (e?.message) return `${e.code ? e.code + ": " : ""}${e.message.split("\n")[0]}`;
+  return e?.code ?? JSON.stringify(err);
 }
 
 /** GET /nodes as JSON (the admin API's node-set list). */
