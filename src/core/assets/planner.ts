@@ -1,0 +1,290 @@
+import { relative } from "node:path";
+import { DatasphereError } from "../errors";
+import { parseMultihash, type ParsedChecksum } from "./multihash";
+import { displayHref, extensionFor } from "./naming";
+import { containedPath, sanitizeRelativePath, sanitizeSegment, unsafeReason } from "./paths";
+
+export type SelectBy = "keys" | "roles" | "types";
+export type NamingMode = "local-path" | "key";
+
+export const DEFAULT_LAYOUT = "{collection}/{id}/";
+const PLACEHOLDERS = new Set(["collection", "id", "year", "month", "day"]);
+
+export interface PlanOptions {
+  /** The target folder; every planned file lands inside it. */
+  root: string;
+  selectBy?: SelectBy;
+  /** Asset keys (selectBy "keys"); empty selects every asset whose roles include "data". */
+  keys?: ReadonlyArray<string>;
+  roles?: ReadonlyArray<string>;
+  /** Media types; "image/tiff" also matches "image/tiff; application=geotiff". */
+  mediaTypes?: ReadonlyArray<string>;
+  /** Folder layout under root, e.g. "{collection}/{id}/" (placeholders: collection, id, year, month, day). */
+  layout?: string;
+  naming?: NamingMode;
+}
+
+export interface PlanEntry {
+  itemId: string;
+  key: string;
+  /** The absolute http(s) URL to download. */
+  href: string;
+  /** The asset's own href, as written in the Item. */
+  originalHref: string;
+  /** Name of the alternate whose href is used, when the primary href is not http(s). */
+  alternate?: string;
+  path: string;
+  relativePath: string;
+  size?: number;
+  checksum?: ParsedChecksum;
+  mediaType?: string;
+  /** Why file:local_path was not used, when it was present. */
+  note?: string;
+}
+
+export interface PlanError {
+  itemId: string;
+  key: string;
+  href?: string;
+  error: DatasphereError;
+}
+
+export interface Plan {
+  itemId: string;
+  entries: PlanEntry[];
+  errors: PlanError[];
+}
+
+type Asset = Record<string, unknown> & { href?: unknown; roles?: unknown; type?: unknown; alternate?: unknown };
+
+/**
+ * Decides, before any byte moves, which assets of an Item to download, from which URL, and to which
+ * local file. Pure: the same Item and options give the same plan. Problems of one asset become that
+ * asset's error; an Item that is not an Item throws.
+ */
+export function planItem(item: unknown, options: PlanOptions): Plan {
+  const obj = requireItem(item);
+  const itemId = obj.id as string;
+  const assets = obj.assets as Record<string, Asset>;
+  const errors: PlanError[] = [];
+  const fail = (key: string, href: string | undefined, code: DatasphereError["code"], why: string) =>
+    errors.push({ itemId, key, href, error: assetError(code, itemId, key, href, why) });
+
+  const folder = folderSegments(obj, options.layout ?? DEFAULT_LAYOUT);
+  const selfHref = selfLink(obj);
+  const candidates: PlanEntry[] = [];
+
+  for (const key of selectKeys(assets, options, (k) => fail(k, undefined, "NOT_FOUND", "no asset with this key in the Item"))) {
+    const asset = assets[key];
+    const originalHref = typeof asset.href === "string" ? asset.href : "";
+    if (folder.error) {
+      fail(key, originalHref, "UNSAFE_PATH", folder.error);
+      continue;
+    }
+    const chosen = chooseHref(asset, selfHref);
+    if ("error" in chosen) {
+      fail(key, originalHref, chosen.code, chosen.error);
+      continue;
+    }
+    const name = fileSegments(key, asset, chosen.href, options.naming ?? "local-path");
+    if ("error" in name) {
+      fail(key, originalHref, "UNSAFE_PATH", name.error);
+      continue;
+    }
+    let path: string;
+    try {
+      path = containedPath(options.root, [...folder.segments, ...name.segments]);
+    } catch (error) {
+      fail(key, originalHref, "UNSAFE_PATH", (error as Error).message);
+      continue;
+    }
+    const size = asset["file:size"];
+    candidates.push({
+      itemId,
+      key,
+      href: chosen.href,
+      originalHref,
+      alternate: chosen.alternate,
+      path,
+      relativePath: relative(options.root, path).split("\\").join("/"),
+      size: typeof size === "number" && Number.isSafeInteger(size) && size >= 0 ? size : undefined,
+      checksum: parseMultihash(asset["file:checksum"]),
+      mediaType: typeof asset.type === "string" ? asset.type : undefined,
+      note: name.note,
+    });
+  }
+
+  const entries = withoutCollisions(candidates, (entry, other) =>
+    fail(entry.key, entry.originalHref, "COLLISION", `local file "${entry.relativePath}" collides with asset "${other.key}" ("${other.relativePath}")`),
+  );
+  return { itemId, entries, errors };
+}
+
+function requireItem(item: unknown): Record<string, unknown> {
+  const obj = item as Record<string, unknown>;
+  if (!obj || typeof obj !== "object" || Array.isArray(obj) || obj.type !== "Feature") {
+    throw new DatasphereError("INVALID_STAC", "msg.payload is not a STAC Item (type must be \"Feature\")");
+  }
+  if (typeof obj.id !== "string" || obj.id === "") throw new DatasphereError("INVALID_STAC", "the Item has no id");
+  if (!obj.assets || typeof obj.assets !== "object" || Array.isArray(obj.assets)) {
+    throw new DatasphereError("INVALID_STAC", `Item ${preview(obj.id)}: assets missing (must be an object)`);
+  }
+  return obj;
+}
+
+function* selectKeys(assets: Record<string, Asset>, options: PlanOptions, missing: (key: string) => void): Iterable<string> {
+  const mode = options.selectBy ?? "keys";
+  const list = (values: ReadonlyArray<string> | undefined) => (values ?? []).map((v) => v.trim()).filter((v) => v !== "");
+  const keys = list(options.keys);
+  if (mode === "keys" && keys.length > 0) {
+    for (const key of new Set(keys)) {
+      if (Object.prototype.hasOwnProperty.call(assets, key) && assets[key] && typeof assets[key] === "object") yield key;
+      else missing(key);
+    }
+    return;
+  }
+  const roles = mode === "roles" ? list(options.roles) : mode === "keys" ? ["data"] : [];
+  const types = mode === "types" ? list(options.mediaTypes).map((t) => t.toLowerCase()) : [];
+  for (const [key, asset] of Object.entries(assets)) {
+    if (!asset || typeof asset !== "object") continue;
+    if (mode !== "types") {
+      const assetRoles = Array.isArray(asset.roles) ? asset.roles : [];
+      if (roles.some((r) => assetRoles.includes(r))) yield key;
+    } else {
+      const type = typeof asset.type === "string" ? asset.type.toLowerCase().trim() : "";
+      if (types.some((t) => type === t || type.startsWith(`${t};`) || type.split(";")[0].trim() === t)) yield key;
+    }
+  }
+}
+
+function folderSegments(item: Record<string, unknown>, layout: string): { segments: string[]; error?: string } {
+  const props = (item.properties ?? {}) as Record<string, unknown>;
+  const when = typeof props.datetime === "string" ? props.datetime : typeof props.start_datetime === "string" ? props.start_datetime : "";
+  const date = /^(\d{4})-(\d{2})-(\d{2})/.exec(when);
+  const values: Record<string, string> = {
+    collection: typeof item.collection === "string" && item.collection !== "" ? item.collection : "no-collection",
+    id: item.id as string,
+    year: date?.[1] ?? "no-date",
+    month: date?.[2] ?? "no-date",
+    day: date?.[3] ?? "no-date",
+  };
+  const segments: string[] = [];
+  for (const part of layout.split(/[\\/]+/).filter((s) => s !== "")) {
+    let error: string | undefined;
+    const text = part.replace(/\{([a-z]+)\}/g, (whole, name: string) => {
+      if (!PLACEHOLDERS.has(name)) throw new DatasphereError("INVALID_CONFIG", `folder layout: unknown placeholder ${whole}`);
+      const reason = unsafeReason(values[name]);
+      if (reason) error = `Item ${name} "${preview(values[name])}" ${reason}`;
+      return sanitizeSegment(values[name]);
+    });
+    if (error) return { segments, error };
+    segments.push(sanitizeSegment(text));
+  }
+  return { segments };
+}
+
+/** Validates a layout template up front, so a bad setting is a configuration error, not an asset error. */
+export function checkLayout(layout: string): string | undefined {
+  const reason = unsafeReason(layout.replace(/\{[a-z]+\}/g, "x") || "x");
+  if (reason && layout.trim() !== "") return `folder layout "${layout}" ${reason}`;
+  for (const m of layout.matchAll(/\{([^}]*)\}/g)) if (!PLACEHOLDERS.has(m[1])) return `folder layout: unknown placeholder {${m[1]}}`;
+  return undefined;
+}
+
+function fileSegments(key: string, asset: Asset, href: string, naming: NamingMode): { segments: string[]; note?: string } | { error: string } {
+  let note: string | undefined;
+  const localPath = asset["file:local_path"];
+  if (naming === "local-path" && typeof localPath === "string" && localPath !== "") {
+    try {
+      return { segments: sanitizeRelativePath(localPath) };
+    } catch (error) {
+      note = `file:local_path not used: ${(error as Error).message}`;
+    }
+  }
+  const reason = unsafeReason(key);
+  if (reason) return { error: `asset key ${reason}` };
+  return { segments: [sanitizeSegment(`${key}${extensionFor(asset.type, href)}`)], note };
+}
+
+function chooseHref(asset: Asset, selfHref: string | undefined): { href: string; alternate?: string } | { error: string; code: DatasphereError["code"] } {
+  const primary = resolveHref(asset.href, selfHref);
+  if ("href" in primary) return primary;
+  const alternates = asset.alternate && typeof asset.alternate === "object" ? Object.entries(asset.alternate as Record<string, { href?: unknown }>) : [];
+  for (const [name, alt] of alternates) {
+    const resolved = resolveHref(alt?.href, selfHref);
+    if ("href" in resolved) return { href: resolved.href, alternate: name };
+  }
+  return primary;
+}
+
+function resolveHref(href: unknown, selfHref: string | undefined): { href: string } | { error: string; code: DatasphereError["code"] } {
+  if (typeof href !== "string" || href.trim() === "") return { code: "INVALID_STAC", error: "asset has no href" };
+  if (href.includes("\u0000")) return { code: "UNSAFE_PATH", error: "href contains a NUL character" };
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(href)?.[1]?.toLowerCase();
+  let url: URL;
+  if (scheme && !/^[A-Za-z]$/.test(scheme)) {
+    try {
+      url = new URL(href);
+    } catch {
+      return { code: "INVALID_STAC", error: "href is not a valid URL" };
+    }
+  } else {
+    if (scheme) return { code: "UNSAFE_PATH", error: "href is a Windows path (drive letter)" };
+    if (!selfHref) return { code: "INVALID_STAC", error: "relative href, and the Item has no http(s) self link to resolve it against" };
+    url = new URL(href, selfHref);
+  }
+  if (url.protocol === "http:" || url.protocol === "https:") return { href: url.toString() };
+  if (url.protocol === "file:") return { code: "UNSUPPORTED", error: "file:// hrefs from a remote document are refused" };
+  if (url.protocol === "s3:") return { code: "UNSUPPORTED", error: "s3:// is not supported yet (and the asset has no http(s) alternate)" };
+  return { code: "UNSUPPORTED", error: `${url.protocol}// hrefs are not supported (only http and https)` };
+}
+
+function selfLink(item: Record<string, unknown>): string | undefined {
+  const links = Array.isArray(item.links) ? (item.links as Array<Record<string, unknown>>) : [];
+  const self = links.find((l) => l && l.rel === "self" && typeof l.href === "string");
+  if (!self) return undefined;
+  try {
+    const url = new URL(self.href as string);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.toString() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Drops every entry whose file would be the same as (or a folder of, or the .part of) another's. */
+function withoutCollisions(entries: PlanEntry[], report: (entry: PlanEntry, other: PlanEntry) => void): PlanEntry[] {
+  const fold = (p: string) => p.toLowerCase();
+  const byPath = new Map<string, PlanEntry>();
+  const clashing = new Map<PlanEntry, PlanEntry>();
+  for (const entry of entries) {
+    const p = fold(entry.relativePath);
+    const other = byPath.get(p) ?? byPath.get(`${p}.part`) ?? (p.endsWith(".part") ? byPath.get(p.slice(0, -5)) : undefined);
+    if (other) {
+      clashing.set(entry, other);
+      if (!clashing.has(other)) clashing.set(other, entry);
+    } else byPath.set(p, entry);
+  }
+  for (const a of entries) {
+    for (const b of entries) {
+      if (a !== b && fold(b.relativePath).startsWith(`${fold(a.relativePath)}/`)) {
+        if (!clashing.has(a)) clashing.set(a, b);
+        if (!clashing.has(b)) clashing.set(b, a);
+      }
+    }
+  }
+  for (const [entry, other] of clashing) report(entry, other);
+  return entries.filter((e) => !clashing.has(e));
+}
+
+export function assetError(code: DatasphereError["code"], itemId: string, key: string, href: string | undefined, why: string, cause?: unknown): DatasphereError {
+  const where = href ? ` (${displayHref(href)})` : "";
+  return new DatasphereError(code, `Item ${preview(itemId)}, asset ${preview(key)}${where}: ${why}`, {
+    cause,
+    details: { itemId, key, href: href ? displayHref(href) : undefined },
+  });
+}
+
+function preview(text: string): string {
+  const printable = text.replace(/[\u0000-\u001f\u007f]/g, "?");
+  return printable.length > 120 ? `${printable.slice(0, 120)}…` : printable;
+}

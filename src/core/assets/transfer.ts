@@ -1,0 +1,298 @@
+import { createHash, type Hash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { dirname } from "node:path";
+import { pipeline } from "node:stream/promises";
+import type { Dispatcher } from "undici";
+import { sleep } from "../abort";
+import { Backoff, parseRetryAfter } from "../backoff";
+import { DatasphereError, errorForStatus, isRetryable, toDatasphereError } from "../errors";
+import { HashingFileSink } from "./file-sink";
+import { getFollowingRedirects, headerValue } from "./http";
+import type { PlanEntry } from "./planner";
+import { assetError } from "./planner";
+
+export type ExistingPolicy = "skip-if-valid" | "overwrite" | "fail";
+export type ChecksumState = "verified" | "unverified" | "absent";
+
+export interface TransferOptions {
+  headersFor(url: string): Record<string, string>;
+  signal?: AbortSignal;
+  /** Longest silence (response head, or between body chunks) before the attempt counts as failed. */
+  idleTimeoutMs?: number;
+  /** Failed attempts in a row, without new bytes, before giving up. */
+  retries?: number;
+  backoff?: { initialMs: number; maxMs: number };
+  existing?: ExistingPolicy;
+  fsync?: boolean;
+  onBytes?(n: number): void;
+  dispatcher?: Dispatcher;
+}
+
+export interface TransferResult {
+  key: string;
+  path: string;
+  bytes: number;
+  checksum: ChecksumState;
+  skipped: boolean;
+  /** Attempts that continued a .part with Range. */
+  resumes: number;
+  /** Attempts that had to start again from byte 0 (server ignored Range, or the entity changed). */
+  restarts: number;
+  attempts: number;
+}
+
+const DEFAULTS = { idleTimeoutMs: 30_000, retries: 5, backoff: { initialMs: 1000, maxMs: 30_000 }, existing: "skip-if-valid" as ExistingPolicy, fsync: true };
+
+/**
+ * Downloads one planned asset: streams to `<path>.part` while hashing, resumes with Range (If-Range
+ * on the validator) after a cut, restarts when the server ignores Range, verifies file:size and
+ * file:checksum, and renames to the final name only when complete and verified.
+ */
+export async function transferAsset(entry: PlanEntry, options: TransferOptions): Promise<TransferResult> {
+  const opts = { ...DEFAULTS, ...options };
+  const fail = (code: DatasphereError["code"], why: string, extra: { cause?: unknown; status?: number } = {}) => {
+    const error = assetError(code, entry.itemId, entry.key, entry.originalHref, why, extra.cause);
+    return extra.status !== undefined ? Object.assign(error, { status: extra.status }) : error;
+  };
+  const checksumState: ChecksumState = entry.checksum ? (entry.checksum.kind === "supported" ? "verified" : "unverified") : "absent";
+  const verifiable = entry.checksum?.kind === "supported";
+
+  try {
+    await mkdir(dirname(entry.path), { recursive: true });
+  } catch (error) {
+    throw fail("IO", `cannot create folder ${dirname(entry.path)}: ${ioReason(error)}`, { cause: error });
+  }
+
+  const existing = await statOrUndefined(entry.path);
+  if (existing) {
+    if (!existing.isFile()) throw fail("IO", `${entry.path} exists and is not a regular file`);
+    if (opts.existing === "fail") throw fail("EXISTS", `file ${entry.path} already exists`);
+    if (opts.existing === "skip-if-valid" && (await existingIsValid(entry, existing.size, opts.signal))) {
+      return { key: entry.key, path: entry.path, bytes: existing.size, checksum: checksumState, skipped: true, resumes: 0, restarts: 0, attempts: 0 };
+    }
+  }
+
+  const partPath = `${entry.path}.part`;
+  const earlier = await statOrUndefined(partPath);
+  // A .part from an earlier run is only trusted when the checksum can prove the result.
+  const resumeEarlier = !!earlier && earlier.isFile() && earlier.size > 0 && verifiable;
+  let handle: FileHandle;
+  try {
+    handle = await open(partPath, resumeEarlier ? "r+" : "w");
+  } catch (error) {
+    throw fail("IO", `cannot write ${partPath}: ${ioReason(error)}`, { cause: error });
+  }
+
+  const state = {
+    written: resumeEarlier ? earlier!.size : 0,
+    hash: newHash(entry),
+    hashValid: !resumeEarlier,
+    validator: undefined as string | undefined,
+    rangeSupported: false,
+    resumedEarlier: resumeEarlier,
+    resumes: 0,
+    restarts: 0,
+    attempts: 0,
+  };
+  let keepPart = false;
+  try {
+    for (let pass = 0; ; pass += 1) {
+      await download(entry, opts, handle, state, fail);
+      if (entry.size !== undefined && state.written !== entry.size) {
+        throw fail("SIZE", `got ${state.written} bytes, file:size says ${entry.size}`);
+      }
+      if (entry.checksum?.kind !== "supported") break;
+      if (!state.hashValid) await rehashPrefix(partPath, state, entry, opts.signal);
+      const digest = state.hash!.digest("hex");
+      if (digest === entry.checksum.digestHex) break;
+      if (state.resumedEarlier && pass === 0) {
+        // The .part of an earlier run may hold another version of the file: one fresh try.
+        state.resumedEarlier = false;
+        await restart(handle, state, entry);
+        continue;
+      }
+      throw fail("CHECKSUM", `checksum mismatch (${entry.checksum.algorithm}: expected ${entry.checksum.digestHex}, got ${digest})`);
+    }
+    if (opts.fsync) await handle.sync();
+    await handle.close();
+    await rename(partPath, entry.path);
+    return { key: entry.key, path: entry.path, bytes: state.written, checksum: checksumState, skipped: false, resumes: state.resumes, restarts: state.restarts, attempts: state.attempts };
+  } catch (error) {
+    const err = toDatasphereError(error, "download");
+    keepPart = state.rangeSupported && verifiable && state.written > 0 && (err.code === "ABORTED" || err.code === "NETWORK" || err.code === "TIMEOUT" || err.code === "SERVER" || err.code === "RATE_LIMITED");
+    throw err.message.startsWith("Item ") ? err : fail(err.code, err.message, { cause: error, status: err.status });
+  } finally {
+    await handle.close().catch(() => undefined);
+    if (!keepPart) await unlink(partPath).catch(() => undefined);
+  }
+}
+
+interface State {
+  written: number;
+  hash?: Hash;
+  hashValid: boolean;
+  validator?: string;
+  rangeSupported: boolean;
+  resumedEarlier: boolean;
+  resumes: number;
+  restarts: number;
+  attempts: number;
+}
+
+type Fail = (code: DatasphereError["code"], why: string, extra?: { cause?: unknown; status?: number }) => DatasphereError;
+
+async function download(entry: PlanEntry, opts: typeof DEFAULTS & TransferOptions, handle: FileHandle, state: State, fail: Fail): Promise<void> {
+  const backoff = new Backoff({ initialMs: opts.backoff.initialMs, maxMs: opts.backoff.maxMs });
+  let failuresInARow = 0;
+  for (;;) {
+    state.attempts += 1;
+    const before = state.written;
+    let sink: HashingFileSink | undefined;
+    try {
+      const headers: Record<string, string> = {};
+      if (state.written > 0) {
+        headers.range = `bytes=${state.written}-`;
+        if (state.validator) headers["if-range"] = state.validator;
+      }
+      const { response } = await getFollowingRedirects(entry.href, {
+        headersFor: opts.headersFor,
+        headers,
+        signal: opts.signal,
+        idleTimeoutMs: opts.idleTimeoutMs,
+        dispatcher: opts.dispatcher,
+      });
+      const status = response.statusCode;
+      if (headerValue(response.headers, "accept-ranges")?.toLowerCase() === "bytes") state.rangeSupported = true;
+      let total: number | undefined;
+      if (status === 206) {
+        const range = parseContentRange(headerValue(response.headers, "content-range"));
+        if (!range || range.start !== state.written) {
+          await response.body.dump().catch(() => undefined);
+          await restart(handle, state, entry);
+          throw new DatasphereError("PROTOCOL", "server answered a Range request with the wrong part");
+        }
+        state.rangeSupported = true;
+        total = range.total;
+        if (!state.hashValid) await rehashPrefix(`${entry.path}.part`, state, entry, opts.signal);
+        state.resumes += 1;
+      } else if (status === 200) {
+        if (state.written > 0) await restart(handle, state, entry);
+        const length = Number(headerValue(response.headers, "content-length"));
+        total = Number.isSafeInteger(length) ? length : undefined;
+      } else if (status === 416 && state.written > 0) {
+        await response.body.dump().catch(() => undefined);
+        const range = /^bytes \*\/(\d+)$/.exec(headerValue(response.headers, "content-range") ?? "");
+        if (range && Number(range[1]) === state.written) return; // the .part already holds every byte
+        await restart(handle, state, entry);
+        throw new DatasphereError("PROTOCOL", "server refused the Range of the partial file");
+      } else {
+        await response.body.dump().catch(() => undefined);
+        throw errorForStatus(status, "download", parseRetryAfter(headerValue(response.headers, "retry-after")));
+      }
+      if (total !== undefined && entry.size !== undefined && total !== entry.size) {
+        await response.body.dump().catch(() => undefined);
+        throw fail("SIZE", `server sends ${total} bytes, file:size says ${entry.size}`);
+      }
+      const etag = headerValue(response.headers, "etag");
+      const lastModified = headerValue(response.headers, "last-modified");
+      if (status === 200 || !state.validator) state.validator = etag && !etag.startsWith("W/") ? etag : lastModified;
+
+      sink = new HashingFileSink(handle.fd, state.written, state.hash, entry.size, opts.onBytes);
+      await pipeline(response.body, sink);
+      state.written = sink.written;
+      if (total !== undefined && state.written < total) throw new DatasphereError("NETWORK", `connection ended after ${state.written} of ${total} bytes`);
+      return;
+    } catch (error) {
+      if (sink) {
+        await sink.settled();
+        state.written = sink.written;
+        if (sink.hashed !== sink.written) state.hashValid = false;
+      }
+      const err = toDatasphereError(error, "download");
+      if (opts.signal?.aborted) throw toDatasphereError(opts.signal.reason ?? error, "download");
+      if (isIoError(error)) throw fail("IO", `cannot write ${entry.path}.part: ${ioReason(error)}`, { cause: error });
+      if (err.code === "IO" || err.code === "SIZE" || err.code === "CHECKSUM") throw err;
+      if (state.written > before) {
+        failuresInARow = 0;
+        backoff.reset();
+      }
+      failuresInARow += 1;
+      if (!isRetryable(err) || failuresInARow > opts.retries) throw err;
+      await sleep(backoff.next(err.retryAfterMs ?? 0), opts.signal);
+    }
+  }
+}
+
+async function restart(handle: FileHandle, state: State, entry: PlanEntry): Promise<void> {
+  await handle.truncate(0);
+  state.written = 0;
+  state.hash = newHash(entry);
+  state.hashValid = true;
+  state.validator = undefined;
+  state.restarts += 1;
+}
+
+function newHash(entry: PlanEntry): Hash | undefined {
+  return entry.checksum?.kind === "supported" ? createHash(entry.checksum.nodeAlgorithm) : undefined;
+}
+
+/** Feeds the bytes already in the .part through a fresh hash (hash state cannot be persisted). */
+async function rehashPrefix(partPath: string, state: State, entry: PlanEntry, signal?: AbortSignal): Promise<void> {
+  const hash = newHash(entry);
+  if (hash && state.written > 0) {
+    await pipeline(createReadStream(partPath, { start: 0, end: state.written - 1, highWaterMark: 1 << 20 }), async function (source: AsyncIterable<Buffer>) {
+      for await (const chunk of source) hash.update(chunk);
+    }, { signal });
+  }
+  state.hash = hash;
+  state.hashValid = true;
+}
+
+async function existingIsValid(entry: PlanEntry, size: number, signal?: AbortSignal): Promise<boolean> {
+  if (entry.size !== undefined && size !== entry.size) return false;
+  if (entry.checksum?.kind === "supported") {
+    const hash = createHash(entry.checksum.nodeAlgorithm);
+    await pipeline(createReadStream(entry.path, { highWaterMark: 1 << 20 }), async function (source: AsyncIterable<Buffer>) {
+      for await (const chunk of source) hash.update(chunk);
+    }, { signal });
+    return hash.digest("hex") === entry.checksum.digestHex;
+  }
+  // Without a size or a checksum there is nothing to prove the file complete: download again.
+  return entry.size !== undefined;
+}
+
+function parseContentRange(value: string | undefined): { start: number; end: number; total?: number } | undefined {
+  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(value?.trim() ?? "");
+  if (!m) return undefined;
+  return { start: Number(m[1]), end: Number(m[2]), total: m[3] === "*" ? undefined : Number(m[3]) };
+}
+
+async function statOrUndefined(path: string) {
+  try {
+    return await stat(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function isIoError(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException)?.code ?? "";
+  return ["ENOSPC", "EACCES", "EPERM", "EROFS", "EISDIR", "ENOTDIR", "EEXIST", "EMFILE", "ENFILE", "EFBIG", "EDQUOT", "EIO", "EBADF"].includes(code);
+}
+
+function ioReason(error: unknown): string {
+  const err = error as NodeJS.ErrnoException;
+  const meaning: Record<string, string> = {
+    ENOSPC: "no space left on the device",
+    EDQUOT: "disk quota exceeded",
+    EFBIG: "file too large for this system",
+    EACCES: "permission denied",
+    EPERM: "operation not permitted",
+    EROFS: "read-only file system",
+    ENOTDIR: "a path component is a file, not a folder",
+    EEXIST: "a file is in the way of a folder",
+    EISDIR: "a folder is in the way of the file",
+  };
+  return err?.code ? `${err.code} (${meaning[err.code] ?? err.message})` : String(error);
+}
