@@ -1,0 +1,318 @@
+import { strict as assert } from "node:assert";
+import { Auth } from "../../src/core/auth";
+import { Endpoints, type AuthMode } from "../../src/core/endpoints";
+import type { DatasphereError } from "../../src/core/errors";
+import { Publisher, preparePublishMessage, type OutboxLimits, type PublisherOptions } from "../../src/core/publisher";
+import { waitFor } from "../helpers/node-red";
+import { startWsTestServer, WsTestServer } from "../helpers/ws-test-server";
+
+const TOKEN = "publisher-test-token-42";
+const FAST_BACKOFF = { initialMs: 20, maxMs: 200, jitter: 0.5 };
+const LIMITS: OutboxLimits = { maxMessages: 1000, maxAgeMs: 0, overflow: "reject-newest" };
+
+function item(id: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    type: "Feature",
+    stac_version: "1.0.0",
+    id,
+    geometry: null,
+    properties: { datetime: "2024-01-01T00:00:00Z" },
+    links: [],
+    assets: {},
+    ...extra,
+  };
+}
+
+function wire(id: string, extra: Record<string, unknown> = {}): Buffer {
+  return preparePublishMessage(item(id, extra), { activeParent: "cool-sat", subscribable: true }).data;
+}
+
+function publisherFor(url: string, token = TOKEN, authMode: AuthMode = "header", extra: Partial<PublisherOptions> = {}): Publisher {
+  const endpoints = new Endpoints({ apiUrl: "http://127.0.0.1:1", publishUrl: url });
+  return new Publisher({ url, authMode, auth: new Auth(endpoints, token), backoff: FAST_BACKOFF, ...extra });
+}
+
+/** Publishes and records how each message ended. */
+function tracker(publisher: Publisher, limits: OutboxLimits = LIMITS) {
+  const ok: string[] = [];
+  const failed: Array<{ id: string; code: string }> = [];
+  const settledTwice: string[] = [];
+  const publish = (id: string, extra: Record<string, unknown> = {}) => {
+    let settled = false;
+    publisher.publish(wire(id, extra), owner, limits, (err?: DatasphereError) => {
+      if (settled) settledTwice.push(id);
+      settled = true;
+      if (err) failed.push({ id, code: err.code });
+      else ok.push(id);
+    });
+  };
+  const owner = {};
+  return { ok, failed, settledTwice, publish, owner, get settled() { return ok.length + failed.length; } };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ids = (server: WsTestServer) => server.messages.map((m) => m.json.data.id as string);
+
+async function freePort(): Promise<number> {
+  const s = await startWsTestServer({ token: TOKEN, authMode: "header" });
+  const port = s.port;
+  await s.kill();
+  return port;
+}
+
+describe("core/publisher", function () {
+  this.timeout(60_000);
+  const cleanup: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+  async function server(opts: Partial<Parameters<typeof startWsTestServer>[0]> = {}) {
+    const s = await startWsTestServer({ token: TOKEN, authMode: "header", heartbeatMs: 0, ...opts });
+    cleanup.push(() => s.kill());
+    return s;
+  }
+  function publisher(...args: Parameters<typeof publisherFor>) {
+    const p = publisherFor(...args);
+    cleanup.push(() => p.close());
+    return p;
+  }
+
+  it("sends the documented message, header auth, done in order, provider only when set", async () => {
+    const s = await server();
+    const p = publisher(s.url);
+    p.start();
+    const t = tracker(p);
+    t.publish("a");
+    p.publish(preparePublishMessage(item("b"), { activeParent: "cool-sat", provider: "astro_dynamic", subscribable: false }).data, t.owner, LIMITS, (err) => (err ? t.failed.push({ id: "b", code: err.code }) : t.ok.push("b")));
+    await waitFor(() => s.messages.length === 2, "two messages at the server");
+    assert.deepEqual(t.ok, ["a", "b"]);
+    assert.deepEqual(Object.keys(s.messages[0].json), ["active_parent", "data", "subscribable"]);
+    assert.deepEqual(s.messages[0].json, { active_parent: "cool-sat", data: item("a"), subscribable: true });
+    assert.deepEqual(s.messages[1].json, { active_parent: "cool-sat", data: item("b"), provider: "astro_dynamic", subscribable: false });
+    assert.equal(p.status.state, "connected");
+  });
+
+  it("message auth: the first frame is the token message, then the messages", async () => {
+    const s = await server({ authMode: "message" });
+    const p = publisher(s.url, TOKEN, "message", { authGraceMs: 100 });
+    p.start();
+    const t = tracker(p);
+    for (let i = 0; i < 5; i++) t.publish(`m${i}`);
+    await waitFor(() => s.messages.length === 5, "five messages");
+    assert.deepEqual(ids(s), ["m0", "m1", "m2", "m3", "m4"]);
+    assert.equal(s.authRejections, 0);
+    assert.equal(s.connections, 1);
+  });
+
+  for (const mode of ["header", "message"] as const) {
+    it(`a wrong token (${mode} auth) is reported as token-rejected and retried slowly, not in a hot loop`, async () => {
+      const s = await server({ authMode: mode });
+      const p = publisher(s.url, "wrong-token-zzz", mode, { authGraceMs: 300, authBackoff: { initialMs: 5_000, maxMs: 60_000 } });
+      const states: string[] = [];
+      p.on("state", (st) => states.push(st.state));
+      p.start();
+      await waitFor(() => p.status.state === "token-rejected", "token-rejected state");
+      await sleep(1_000);
+      assert.equal(p.status.state, "token-rejected");
+      assert.equal(p.stats.attempts, 1, "one attempt in the first second, no hot loop");
+      assert.ok((p.status.retryInMs ?? 0) >= 2_500, `slow retry, got ${p.status.retryInMs}`);
+      assert.ok(!JSON.stringify(p.status).includes("wrong-token-zzz"));
+      assert.equal(s.messages.length, 0);
+      // `connect` retries at once (the user fixed the token, or wants to see it fail again).
+      p.connect();
+      await waitFor(() => p.stats.attempts === 2 && p.status.state === "token-rejected", "second attempt after connect()");
+    });
+  }
+
+  it("a server that never completes the handshake is detected and replaced", async () => {
+    const port = await freePort();
+    const stuck = await server({ behaviour: "no-handshake", port });
+    const p = publisher(stuck.url, TOKEN, "header", { handshakeTimeoutMs: 300 });
+    p.start();
+    const t = tracker(p);
+    t.publish("after-stuck");
+    await waitFor(() => p.stats.handshakeTimeouts >= 1 && p.stats.attempts >= 2, "handshake deadline hit and a new attempt", 10_000);
+    assert.equal(p.stats.opened, 0);
+    assert.match(String(p.lastReason), /^no handshake within 0\.3 s$/);
+    await stuck.kill();
+    const good = await server({ port });
+    await waitFor(() => good.messages.length === 1, "the message arrives on the replacement socket", 10_000);
+    assert.deepEqual(t.ok, ["after-stuck"]);
+  });
+
+  it("a server that goes silent after connecting is detected by the heartbeat watchdog and replaced", async () => {
+    const s = await server({ behaviour: "silent" });
+    const p = publisher(s.url, TOKEN, "header", { heartbeatTimeoutMs: 400 });
+    p.start();
+    await waitFor(() => p.stats.heartbeatTimeouts >= 2 && p.stats.opened >= 3, "two silences detected, third socket opened", 10_000);
+    assert.match(String(p.lastReason), /^no heartbeat for 0\.\d s$/);
+    assert.ok(s.openClients <= 1, `old sockets are gone (open: ${s.openClients})`);
+  });
+
+  it("heartbeats keep a quiet connection alive", async () => {
+    const s = await server({ heartbeatMs: 100 });
+    const p = publisher(s.url, TOKEN, "header", { heartbeatTimeoutMs: 400 });
+    p.start();
+    await waitFor(() => p.status.state === "connected", "connected");
+    await sleep(1_200);
+    assert.equal(p.stats.heartbeatTimeouts, 0);
+    assert.equal(p.stats.opened, 1);
+  });
+
+  it("outbox full, reject-newest: the newest messages fail with OUTBOX_FULL, the waiting ones are sent in order", async () => {
+    const port = await freePort();
+    const p = publisher(`ws://127.0.0.1:${port}/publish/v1/`);
+    p.start();
+    const t = tracker(p, { maxMessages: 5, maxAgeMs: 0, overflow: "reject-newest" });
+    for (let i = 0; i < 8; i++) t.publish(`r${i}`);
+    assert.deepEqual(t.failed, [{ id: "r5", code: "OUTBOX_FULL" }, { id: "r6", code: "OUTBOX_FULL" }, { id: "r7", code: "OUTBOX_FULL" }]);
+    assert.equal(p.outboxSize, 5);
+    const s = await server({ port });
+    await waitFor(() => s.messages.length === 5, "the five waiting messages", 10_000);
+    assert.deepEqual(ids(s), ["r0", "r1", "r2", "r3", "r4"]);
+    assert.deepEqual(t.ok, ["r0", "r1", "r2", "r3", "r4"]);
+  });
+
+  it("outbox full, drop-oldest: each dropped message fails with OUTBOX_FULL, the newest are sent", async () => {
+    const port = await freePort();
+    const p = publisher(`ws://127.0.0.1:${port}/publish/v1/`);
+    p.start();
+    const t = tracker(p, { maxMessages: 5, maxAgeMs: 0, overflow: "drop-oldest" });
+    for (let i = 0; i < 8; i++) t.publish(`d${i}`);
+    assert.deepEqual(t.failed, [{ id: "d0", code: "OUTBOX_FULL" }, { id: "d1", code: "OUTBOX_FULL" }, { id: "d2", code: "OUTBOX_FULL" }]);
+    const s = await server({ port });
+    await waitFor(() => s.messages.length === 5, "the five newest", 10_000);
+    assert.deepEqual(ids(s), ["d3", "d4", "d5", "d6", "d7"]);
+    assert.equal(t.settledTwice.length, 0);
+  });
+
+  it("messages that wait longer than the age limit fail with EXPIRED", async () => {
+    const port = await freePort();
+    const p = publisher(`ws://127.0.0.1:${port}/publish/v1/`, TOKEN, "header", { sweepMs: 50 });
+    p.start();
+    const t = tracker(p, { maxMessages: 100, maxAgeMs: 150, overflow: "reject-newest" });
+    for (let i = 0; i < 4; i++) t.publish(`e${i}`);
+    await waitFor(() => t.failed.length === 4, "four expired", 5_000);
+    assert.deepEqual(t.failed.map((f) => f.code), ["EXPIRED", "EXPIRED", "EXPIRED", "EXPIRED"]);
+    assert.equal(p.outboxSize, 0);
+  });
+
+  it("backpressure: bufferedAmount stays under the bound while the server does not read", async () => {
+    const s = await server();
+    const bound = 64 * 1024;
+    const p = publisher(s.url, TOKEN, "header", { maxBufferedBytes: bound });
+    p.start();
+    await waitFor(() => p.status.state === "connected" && s.openClients === 1, "connected");
+    const serverSocket = (([...((s as any).clients as Set<any>)][0]) as any)._socket;
+    serverSocket.pause();
+    const t = tracker(p, { maxMessages: 100_000, maxAgeMs: 0, overflow: "reject-newest" });
+    const pad = "x".repeat(1000);
+    let maxBuffered = 0;
+    for (let i = 0; i < 20_000; i++) {
+      t.publish(`b${i}`, { pad });
+      if (i % 100 === 0) {
+        await new Promise((r) => setImmediate(r));
+        maxBuffered = Math.max(maxBuffered, (p as any).conn?.ws.bufferedAmount ?? 0);
+      }
+    }
+    await sleep(200);
+    maxBuffered = Math.max(maxBuffered, (p as any).conn?.ws.bufferedAmount ?? 0);
+    assert.ok(p.outboxSize > 0, "the rest waits in the outbox");
+    assert.ok(maxBuffered <= bound + 1200, `bufferedAmount ${maxBuffered} <= ${bound} + one message`);
+    serverSocket.resume();
+    await waitFor(() => t.ok.length === 20_000, "all flushed after the server reads again", 30_000);
+    await waitFor(() => s.messages.length === 20_000, "all received", 30_000);
+    assert.equal(new Set(ids(s)).size, 20_000);
+  });
+
+  it("close(): waiting messages fail with CLOSED, the socket closes, and the promise waits for it", async () => {
+    const port = await freePort();
+    const p = publisherFor(`ws://127.0.0.1:${port}/publish/v1/`);
+    p.start();
+    const t = tracker(p);
+    t.publish("c1");
+    t.publish("c2");
+    await p.close();
+    assert.deepEqual(t.failed.map((f) => f.code), ["CLOSED", "CLOSED"]);
+    assert.equal(p.status.state, "closed");
+    t.publish("late");
+    assert.deepEqual(t.failed.at(-1), { id: "late", code: "CLOSED" });
+
+    const s = await server();
+    const q = publisherFor(s.url);
+    q.start();
+    await waitFor(() => s.openClients === 1, "connected");
+    await q.close();
+    await waitFor(() => s.openClients === 0, "server sees the client gone");
+  });
+
+  it("fault test: 10,000 messages across 20 graceful server restarts: received + failed = total, none twice", async () => {
+    const s = await server();
+    const p = publisher(s.url, TOKEN, "header", { backoff: { initialMs: 10, maxMs: 100 } });
+    p.start();
+    const t = tracker(p, { maxMessages: 200, maxAgeMs: 0, overflow: "reject-newest" });
+    const total = 10_000;
+    let publishing = true;
+    let restartsWhilePublishing = 0;
+    const restarts = (async () => {
+      for (let i = 0; i < 20; i++) {
+        await sleep(40 + Math.floor(Math.random() * 60));
+        if (publishing) restartsWhilePublishing++;
+        await s.stop();
+        await sleep(20 + Math.floor(Math.random() * 40));
+        await s.restart();
+      }
+    })();
+    for (let i = 0; i < total; i++) {
+      t.publish(`f${i}`);
+      if (i % 5 === 4) await sleep(1);
+    }
+    publishing = false;
+    await restarts;
+    await waitFor(() => t.settled === total, `every message settled (${t.settled})`, 60_000);
+    await waitFor(() => s.messages.length === t.ok.length, `server read every flushed message (${s.messages.length}/${t.ok.length})`, 10_000);
+    const received = ids(s);
+    assert.equal(new Set(received).size, received.length, "no message received twice");
+    assert.equal(t.settledTwice.length, 0, "no message settled twice");
+    assert.equal(received.length + t.failed.length, total);
+    assert.deepEqual(new Set(t.failed.map((f) => f.code)), t.failed.length ? new Set(["OUTBOX_FULL"]) : new Set());
+    assert.ok(t.failed.length > 0 && received.length > 0, "both outcomes happened");
+    assert.ok(restartsWhilePublishing >= 10, `restarts while publishing: ${restartsWhilePublishing}`);
+    assert.ok(p.stats.opened >= 10, `reconnected after the restarts (opened ${p.stats.opened})`);
+    console.log(`      graceful: received ${received.length}, done(err) ${t.failed.length}, unflushed-and-resent ${p.stats.returned}, sockets ${p.stats.opened}, restarts while publishing ${restartsWhilePublishing}`);
+  });
+
+  it("fault test, abrupt kills: flushed-but-lost messages are counted, none twice, none unaccounted for", async () => {
+    const s = await server();
+    const p = publisher(s.url, TOKEN, "header", { backoff: { initialMs: 10, maxMs: 100 } });
+    p.start();
+    const t = tracker(p, { maxMessages: 200, maxAgeMs: 0, overflow: "drop-oldest" });
+    const total = 10_000;
+    const restarts = (async () => {
+      for (let i = 0; i < 20; i++) {
+        await sleep(40 + Math.floor(Math.random() * 60));
+        await s.kill();
+        await sleep(20 + Math.floor(Math.random() * 40));
+        await s.restart();
+      }
+    })();
+    for (let i = 0; i < total; i++) {
+      t.publish(`k${i}`);
+      if (i % 5 === 4) await sleep(1);
+    }
+    await restarts;
+    await waitFor(() => t.settled === total, `every message settled (${t.settled})`, 60_000);
+    await sleep(300);
+    const received = ids(s);
+    const receivedSet = new Set(received);
+    assert.equal(receivedSet.size, received.length, "no message received twice");
+    const okSet = new Set(t.ok);
+    for (const id of received) assert.ok(okSet.has(id), `${id} was received, so it was reported done()`);
+    const lost = t.ok.length - received.length;
+    assert.ok(lost >= 0);
+    // Every message was settled exactly once; what a killed socket took with it is measured, not hidden.
+    assert.equal(received.length + t.failed.length + lost, total);
+    assert.equal(t.settledTwice.length, 0);
+    console.log(`      abrupt: received ${received.length}, done(err) ${t.failed.length}, flushed but lost with a killed socket ${lost}`);
+  });
+});
