@@ -1,0 +1,130 @@
+import type { DatasetOrder } from "../endpoints";
+
+/**
+ * Where a pull can continue. Streams: the datetime of the last delivered Item plus the ids of the
+ * delivered Items that share that datetime (ties), so resuming with `from` (order old) or `to`
+ * (order new) set to that datetime and skipping those ids yields exactly the missing Items, given
+ * that the service treats `from`/`to` as inclusive. Pages: the page to read next, and how many of
+ * its Items were already delivered.
+ */
+export type ResumeCursor = StreamCursor | PageCursor;
+
+export interface StreamCursor {
+  kind: "stream";
+  package: string;
+  order: DatasetOrder;
+  datetime: string;
+  /** `collection/id` of the delivered Items whose datetime equals `datetime`. */
+  skipIds: string[];
+  /** The bound that does not move on resume (`to` for order old, `from` for order new). */
+  from?: string;
+  to?: string;
+}
+
+export interface PageCursor {
+  kind: "page";
+  package?: string;
+  href: string;
+  skip: number;
+}
+
+/** The datetime a dataset is ordered by: `properties.datetime`, else `start_datetime`. */
+export function itemDatetime(item: Record<string, unknown>): string | undefined {
+  const props = item.properties as Record<string, unknown> | undefined;
+  const value = props?.datetime ?? props?.start_datetime;
+  return typeof value === "string" ? value : undefined;
+}
+
+export function itemKey(item: Record<string, unknown>): string {
+  return `${String(item.collection ?? "")}/${String(item.id ?? "")}`;
+}
+
+/** Follows the delivered Items of a stream and produces its resume cursor. */
+export class StreamPosition {
+  private datetime?: string;
+  private ids: string[] = [];
+
+  constructor(private readonly base: { package: string; order: DatasetOrder; from?: string; to?: string }, start?: StreamCursor) {
+    if (start) {
+      this.datetime = start.datetime;
+      this.ids = [...start.skipIds];
+    }
+  }
+
+  delivered(item: Record<string, unknown>): void {
+    const datetime = itemDatetime(item);
+    if (datetime === undefined) return;
+    if (datetime !== this.datetime) {
+      this.datetime = datetime;
+      this.ids = [];
+    }
+    this.ids.push(itemKey(item));
+  }
+
+  cursor(): StreamCursor | undefined {
+    if (this.datetime === undefined) return undefined;
+    const { package: pkg, order, from, to } = this.base;
+    const cursor: StreamCursor = { kind: "stream", package: pkg, order, datetime: this.datetime, skipIds: [...this.ids] };
+    if (order === "old" && to !== undefined) cursor.to = to;
+    if (order === "new" && from !== undefined) cursor.from = from;
+    return cursor;
+  }
+}
+
+/** The query that continues a stream from a cursor. */
+export function resumeQuery(cursor: StreamCursor): { order: DatasetOrder; from?: string; to?: string } {
+  return cursor.order === "old" ? { order: "old", from: cursor.datetime, to: cursor.to } : { order: "new", from: cursor.from, to: cursor.datetime };
+}
+
+/**
+ * Drops the Items a resumed stream sends again: those at the cursor's datetime whose ids were
+ * delivered. Ties may come back in any order, so it checks until the datetime changes.
+ */
+export class ResumeFilter {
+  private active: boolean;
+  private readonly skip: Set<string>;
+
+  constructor(private readonly cursor?: StreamCursor) {
+    this.active = !!cursor && cursor.skipIds.length > 0;
+    this.skip = new Set(cursor?.skipIds ?? []);
+  }
+
+  keep(item: Record<string, unknown>): boolean {
+    if (!this.active) return true;
+    if (itemDatetime(item) !== this.cursor!.datetime) {
+      this.active = false;
+      return true;
+    }
+    return !this.skip.has(itemKey(item));
+  }
+
+  get done(): boolean {
+    return !this.active;
+  }
+}
+
+/** Follows the delivered Items of a paged pull. */
+export class PagePosition {
+  private href?: string;
+  private skip = 0;
+
+  constructor(private readonly pkg: string | undefined, start: { href: string; skip: number }) {
+    this.href = start.href;
+    this.skip = start.skip;
+  }
+
+  /** An Item at `indexInPage` of the page at `href` (whose next link is `next`) was delivered. */
+  delivered(page: { href: string; next?: string }, indexInPage: number, pageLength: number): void {
+    if (indexInPage + 1 >= pageLength) {
+      this.href = page.next;
+      this.skip = 0;
+    } else {
+      this.href = page.href;
+      this.skip = indexInPage + 1;
+    }
+  }
+
+  cursor(): PageCursor | undefined {
+    return this.href === undefined ? undefined : { kind: "page", package: this.pkg, href: this.href, skip: this.skip };
+  }
+}

@@ -1,0 +1,112 @@
+import { abortError } from "../abort";
+
+/**
+ * A bounded count of messages in flight. The producer waits for room before sending; whoever
+ * observes delivery (message hooks) releases. Pure: no timers, no I/O.
+ */
+export class FlowWindow {
+  private count = 0;
+  private waiter?: { resolve: () => void; reject: (e: Error) => void; signal?: AbortSignal; onAbort: () => void };
+
+  constructor(readonly size: number) {}
+
+  get inFlight(): number {
+    return this.count;
+  }
+
+  get hasRoom(): boolean {
+    return this.count < this.size;
+  }
+
+  add(n = 1): void {
+    this.count += n;
+  }
+
+  release(n = 1): void {
+    this.count = Math.max(0, this.count - n);
+    if (this.waiter && this.count < this.size) this.wake();
+  }
+
+  /** Resolves when a message may be sent; rejects with ABORTED when the signal fires first. */
+  waitForRoom(signal?: AbortSignal): Promise<void> {
+    if (this.hasRoom) return Promise.resolve();
+    if (signal?.aborted) return Promise.reject(abortError("pull"));
+    if (this.waiter) throw new Error("FlowWindow: one waiter at a time");
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.waiter = undefined;
+        reject(abortError("pull"));
+      };
+      this.waiter = { resolve, reject, signal, onAbort };
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** Forgets everything in flight (end of a pull). */
+  reset(): void {
+    this.count = 0;
+    if (this.waiter) this.wake();
+  }
+
+  private wake(): void {
+    const waiter = this.waiter!;
+    this.waiter = undefined;
+    waiter.signal?.removeEventListener("abort", waiter.onAbort);
+    waiter.resolve();
+  }
+}
+
+/**
+ * Tracks deliveries of sent messages by message id: a message stays in the window until every
+ * delivery of it is finished (received or completed, as the caller decides per destination).
+ */
+export class DeliveryTracker {
+  private readonly pending = new Map<string, number>();
+
+  constructor(readonly window: FlowWindow) {}
+
+  get tracked(): number {
+    return this.pending.size;
+  }
+
+  isTracked(msgid: unknown): boolean {
+    return typeof msgid === "string" && this.pending.has(msgid);
+  }
+
+  /** Before sending: the message counts in the window from now on. */
+  sent(msgid: string): void {
+    this.pending.set(msgid, 0);
+    this.window.add(1);
+  }
+
+  /** One delivery of the message was dispatched. */
+  delivered(msgid: string): void {
+    const n = this.pending.get(msgid);
+    if (n !== undefined) this.pending.set(msgid, n + 1);
+  }
+
+  /** One delivery finished; the message leaves the window when its last delivery does. */
+  finished(msgid: string): void {
+    const n = this.pending.get(msgid);
+    if (n === undefined) return;
+    if (n <= 1) {
+      this.pending.delete(msgid);
+      this.window.release(1);
+    } else {
+      this.pending.set(msgid, n - 1);
+    }
+  }
+
+  /** After sending: a message nobody was given (no wire, dropped by a hook) leaves at once. */
+  settleUndelivered(msgid: string): void {
+    if (this.pending.get(msgid) === 0) {
+      this.pending.delete(msgid);
+      this.window.release(1);
+    }
+  }
+
+  clear(): void {
+    this.pending.clear();
+    this.window.reset();
+  }
+}

@@ -1,0 +1,256 @@
+import { strict as assert } from "node:assert";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { DatasphereError } from "../../src/core/errors";
+import { Endpoints } from "../../src/core/endpoints";
+import { Auth } from "../../src/core/auth";
+import { planPull, readDataset, normalizeDateParam, parseLibraryUrl, type DatasetEvent, type PullSpec, type ResumeCursor } from "../../src/core/dataset";
+import { interpretLine } from "../../src/core/dataset/stream-lines";
+import { startDatasetTestServer, type DatasetTestServer } from "../helpers/dataset-test-server";
+
+const TOKEN = "test-token-123456";
+
+interface Collected {
+  items: Record<string, unknown>[];
+  malformed: Extract<DatasetEvent, { kind: "malformed" }>[];
+  cursor?: ResumeCursor;
+  error?: DatasphereError;
+  pages: Set<string>;
+}
+
+function setup(server: DatasetTestServer) {
+  const endpoints = new Endpoints({ apiUrl: server.url, publishUrl: "ws://127.0.0.1:1/publish/v1/" });
+  const auth = new Auth(endpoints, TOKEN);
+  return { endpoints, options: { auth, isApiOrigin: (u: string) => endpoints.isApiOrigin(u), backoffInitialMs: 20, backoffMaxMs: 200, idleTimeoutMs: 5000 } };
+}
+
+async function pull(server: DatasetTestServer, spec: PullSpec, extra: Record<string, unknown> = {}): Promise<Collected> {
+  const { endpoints, options } = setup(server);
+  const plan = planPull(spec, endpoints);
+  const out: Collected = { items: [], malformed: [], pages: new Set() };
+  try {
+    for await (const event of readDataset(plan, { ...options, ...extra })) {
+      if (event.kind === "malformed") out.malformed.push(event);
+      else
+        event.items.forEach((item, i) => {
+          out.items.push(item);
+          if (event.page) out.pages.add(event.page.href);
+          plan.tracker.delivered(event, i);
+        });
+    }
+  } catch (error) {
+    out.error = error as DatasphereError;
+  }
+  out.cursor = plan.tracker.cursor();
+  return out;
+}
+
+const ids = (items: Record<string, unknown>[]) => items.map((i) => i.id);
+
+describe("core/dataset readers", function () {
+  let server: DatasetTestServer;
+  beforeEach(async () => {
+    server = await startDatasetTestServer({ count: 173, tieEvery: 4, token: TOKEN });
+  });
+  afterEach(() => server.close());
+
+  it("stream and paginate give the same Items in the same order, for both orders and a range", async () => {
+    for (const order of ["new", "old"] as const) {
+      for (const range of [{}, { from: "2024-01-01T00:10:00Z", to: "2024-01-01T00:30:00Z" }]) {
+        const stream = await pull(server, { mode: "stream", package: "test-pkg", order, ...range });
+        const pages = await pull(server, { mode: "paginate", package: "test-pkg", order, ...range });
+        const expected = server.select(order, (range as { from?: string }).from, (range as { to?: string }).to);
+        assert.ok(expected.length > 0);
+        assert.deepEqual(ids(stream.items), ids(expected), `stream ${order}`);
+        assert.deepEqual(ids(pages.items), ids(expected), `pages ${order}`);
+        assert.equal(stream.error, undefined);
+      }
+    }
+    assert.ok(server.requests.every((r) => r.authorization === `Token ${TOKEN}`));
+  });
+
+  it("the stream reader accepts NDJSON and data: framing split at every byte, skips noise, reports malformed lines and goes on", async () => {
+    server.faults.sseFraming = true;
+    server.faults.noise = true;
+    server.faults.chunkBytes = 7;
+    const long = `{"broken": "${"x".repeat(400)}`;
+    server.faults.malformedAfter = { index: 9, lines: ["data: {not json", "[1,2]", long] };
+    const got = await pull(server, { mode: "stream", package: "test-pkg", order: "old" });
+    assert.equal(got.error, undefined);
+    assert.deepEqual(ids(got.items), ids(server.select("old")));
+    assert.equal(got.malformed.length, 3);
+    assert.equal(got.malformed[0].preview, "{not json");
+    assert.match(got.malformed[0].reason, /invalid JSON/);
+    assert.equal(got.malformed[1].reason, "not a JSON object");
+    assert.equal(got.malformed[2].preview.length, 201, "first 200 characters and an ellipsis");
+    // Line numbers are real: the 10 Items each take 2 lines with data: framing, plus noise lines.
+    assert.ok(got.malformed[0].lineNumber > 20 && got.malformed[1].lineNumber === got.malformed[0].lineNumber + 1, JSON.stringify(got.malformed.map((m) => m.lineNumber)));
+  });
+
+  it("interpretLine: NDJSON, data:, comments and SSE fields", () => {
+    assert.deepEqual(interpretLine('{"a":1}'), { kind: "item", item: { a: 1 } });
+    assert.deepEqual(interpretLine('data:{"a":1}'), { kind: "item", item: { a: 1 } });
+    assert.deepEqual(interpretLine('data: {"a":1}'), { kind: "item", item: { a: 1 } });
+    for (const skip of ["", "   ", ": comment", "id: 5", "event: item", "retry: 100", "data:", "data:  "]) assert.equal(interpretLine(skip).kind, "skip", skip);
+    assert.equal(interpretLine("nonsense").kind, "malformed");
+  });
+
+  it("a stream cut mid-way ends with an error and a cursor; resuming from it yields exactly the missing Items (ties included)", async () => {
+    for (const order of ["old", "new"] as const) {
+      server.faults.cutStreamAfter = 62; // inside a group of 4 Items sharing a datetime
+      server.faults.cutStreamTimes = 99;
+      const first = await pull(server, { mode: "stream", package: "test-pkg", order, to: order === "old" ? "2024-01-01T00:40:00Z" : undefined });
+      assert.equal(first.error?.code, "NETWORK", String(first.error));
+      assert.equal(first.items.length, 62);
+      const cursor = first.cursor;
+      assert.equal(cursor?.kind, "stream");
+      if (cursor?.kind !== "stream") return;
+      const lastDatetime = (first.items[61].properties as { datetime: string }).datetime;
+      const ties = first.items.filter((i) => (i.properties as { datetime: string }).datetime === lastDatetime);
+      assert.ok(ties.length > 1, "the cut falls inside a group of Items sharing a datetime");
+      assert.deepEqual(cursor.skipIds, ties.map((i) => `test-pkg/${i.id}`), "ids at the last datetime");
+      assert.equal(cursor.datetime, lastDatetime);
+      server.faults.cutStreamAfter = undefined;
+      const rest = await pull(server, { mode: "stream", resume: JSON.parse(JSON.stringify(cursor)) });
+      assert.equal(rest.error, undefined);
+      const expected = server.select(order, undefined, order === "old" ? "2024-01-01T00:40:00Z" : undefined);
+      assert.deepEqual(ids([...first.items, ...rest.items]), ids(expected), order);
+    }
+  });
+
+  it("pages: 429 with Retry-After is honoured, a page failing twice then succeeding is retried", async () => {
+    server.faults.rateLimitPage = { page: 2, retryAfterSeconds: 1 };
+    server.faults.failPage = { page: 3, times: 2 };
+    const retries: number[] = [];
+    const got = await pull(server, { mode: "paginate", package: "test-pkg", order: "old" }, { onRetry: (i: { delayMs: number }) => retries.push(i.delayMs) });
+    assert.equal(got.error, undefined);
+    assert.deepEqual(ids(got.items), ids(server.select("old")));
+    const page2 = server.requests.filter((r) => /page=2(&|$)/.test(r.url));
+    assert.equal(page2.length, 2);
+    assert.ok(page2[1].at - page2[0].at >= 950, `waited ${page2[1].at - page2[0].at} ms for Retry-After: 1`);
+    assert.equal(server.requests.filter((r) => /page=3(&|$)/.test(r.url)).length, 3);
+    assert.equal(retries.length, 3);
+    assert.equal(got.cursor, undefined, "nothing left to resume");
+  });
+
+  it("pages: a page that keeps failing fails the pull with a cursor on that page; a cut page body is retried", async () => {
+    server.faults.failPage = { page: 2, times: 99 };
+    const failed = await pull(server, { mode: "paginate", package: "test-pkg", order: "old" }, { retries: 2 });
+    assert.equal(failed.error?.code, "SERVER");
+    assert.equal(failed.items.length, 50);
+    assert.equal(failed.cursor?.kind, "page");
+    assert.match((failed.cursor as { href: string }).href, /page=2/);
+    server.faults.failPage = undefined;
+    server.faults.cutPage = { page: 3, times: 1 };
+    const rest = await pull(server, { mode: "paginate", resume: failed.cursor });
+    assert.equal(rest.error, undefined);
+    assert.deepEqual(ids([...failed.items, ...rest.items]), ids(server.select("old")));
+  });
+
+  it("pages: a cursor in the middle of a page resumes with the rest of that page", async () => {
+    const spec: PullSpec = { mode: "paginate", package: "test-pkg", order: "new" };
+    const { endpoints, options } = setup(server);
+    const plan = planPull(spec, endpoints);
+    const seen: Record<string, unknown>[] = [];
+    for await (const event of readDataset(plan, options)) {
+      if (event.kind !== "items") continue;
+      for (let i = 0; i < event.items.length && seen.length < 77; i++) {
+        seen.push(event.items[i]);
+        plan.tracker.delivered(event, i);
+      }
+      if (seen.length >= 77) break;
+    }
+    const cursor = plan.tracker.cursor();
+    assert.deepEqual({ ...cursor, href: undefined }, { kind: "page", package: "test-pkg", href: undefined, skip: 27 });
+    const rest = await pull(server, { mode: "paginate", resume: cursor });
+    assert.deepEqual(ids([...seen, ...rest.items]), ids(server.select("new")));
+  });
+
+  it("pages: stops on a repeated next link and on an empty page", async () => {
+    server.faults.repeatNextAt = 2;
+    const repeated = await pull(server, { mode: "paginate", package: "test-pkg", order: "old" });
+    assert.equal(repeated.error, undefined);
+    assert.equal(repeated.items.length, 100);
+    server.faults.repeatNextAt = undefined;
+    server.faults.emptyPageAt = 2;
+    const before = server.requests.length;
+    const empty = await pull(server, { mode: "paginate", package: "test-pkg", order: "old" });
+    assert.equal(empty.error, undefined);
+    assert.equal(empty.items.length, 50);
+    assert.equal(server.requests.length - before, 2, "no request after the empty page");
+  });
+
+  it("pages: a next link on another origin fails the pull and nothing is sent there", async () => {
+    let foreignHits = 0;
+    const foreign = createServer((_req, res) => {
+      foreignHits++;
+      res.end("{}");
+    });
+    await new Promise<void>((r) => foreign.listen(0, "127.0.0.1", r));
+    try {
+      server.faults.foreignNextAt = { page: 1, origin: `http://127.0.0.1:${(foreign.address() as AddressInfo).port}` };
+      const got = await pull(server, { mode: "paginate", package: "test-pkg", order: "old" });
+      assert.equal(got.error?.code, "BAD_REQUEST");
+      assert.match(got.error!.message, /not the configured API origin/);
+      assert.equal(got.items.length, 0);
+      assert.equal(foreignHits, 0);
+    } finally {
+      foreign.close();
+    }
+  });
+
+  it("item: one Item, or NOT_FOUND 'unknown item package'; auth failures are not retried", async () => {
+    const one = await pull(server, { mode: "item", package: "test-pkg" });
+    assert.deepEqual(ids(one.items), [server.items[0].id]);
+    const missing = await pull(server, { mode: "item", package: "nope" });
+    assert.equal(missing.error?.code, "NOT_FOUND");
+    assert.match(missing.error!.message, /unknown item package/);
+    const { endpoints } = setup(server);
+    const before = server.requests.length;
+    const plan = planPull({ mode: "item", package: "test-pkg" }, endpoints);
+    const wrong = new Auth(endpoints, "wrong-token");
+    await assert.rejects(async () => {
+      for await (const _ of readDataset(plan, { auth: wrong, isApiOrigin: (u) => endpoints.isApiOrigin(u) })) void _;
+    }, (e: DatasphereError) => e.code === "AUTH" && !e.message.includes("wrong-token"));
+    assert.equal(server.requests.length - before, 1);
+  });
+
+  it("abort stops a stream at once with ABORTED", async () => {
+    const { endpoints, options } = setup(server);
+    const controller = new AbortController();
+    const plan = planPull({ mode: "stream", package: "test-pkg" }, endpoints);
+    server.faults.chunkBytes = 64;
+    let n = 0;
+    await assert.rejects(async () => {
+      for await (const event of readDataset(plan, { ...options, signal: controller.signal })) {
+        if (event.kind === "items") n += event.items.length;
+        if (n > 5) controller.abort();
+      }
+    }, (e: DatasphereError) => e.code === "ABORTED");
+  });
+
+  it("library URLs: dataset and item URLs are read; another origin is refused", () => {
+    const { endpoints } = setup(server);
+    const url = `${server.url}/api/dataset/v1/test-pkg/stream/?order=old&from=2024-01-01T00:10:00Z`;
+    const plan = planPull({ mode: "paginate", url }, endpoints);
+    assert.equal(plan.mode, "stream");
+    assert.equal(plan.package, "test-pkg");
+    assert.equal(plan.url, url);
+    assert.equal(parseLibraryUrl(`${server.url}/api/item/v1/a%20b`, endpoints).package, "a b");
+    assert.throws(() => planPull({ mode: "stream", url: "https://evil.example.com/api/dataset/v1/test-pkg/stream/" }, endpoints), /refused: https:\/\/evil.example.com/);
+    assert.throws(() => parseLibraryUrl(`${server.url}/something/else`, endpoints), /not a Data Library/);
+  });
+
+  it("dates: RFC 3339 UTC out, plain dates unchanged, picker format as UTC, nonsense refused", () => {
+    assert.equal(normalizeDateParam("2024-05-01", "from"), "2024-05-01");
+    assert.equal(normalizeDateParam("2024-05-01T10:30:00.123456Z", "from"), "2024-05-01T10:30:00.123456Z");
+    assert.equal(normalizeDateParam("2024-05-01T10:30", "from"), "2024-05-01T10:30:00.000Z");
+    assert.equal(normalizeDateParam("2024-05-01 10:30:05", "from"), "2024-05-01T10:30:05.000Z");
+    assert.equal(normalizeDateParam("2024-05-01T12:30:00+02:00", "to"), "2024-05-01T10:30:00.000Z");
+    assert.equal(normalizeDateParam(Date.UTC(2024, 4, 1), "to"), "2024-05-01T00:00:00.000Z");
+    assert.equal(normalizeDateParam(new Date(Date.UTC(2024, 4, 1)), "to"), "2024-05-01T00:00:00.000Z");
+    assert.equal(normalizeDateParam("", "to"), undefined);
+    assert.throws(() => normalizeDateParam("yesterday", "from"), /from: "yesterday" is not a date/);
+    assert.throws(() => normalizeDateParam("2024-13-45T99:00:00+01:00", "to"), /to: .* not a valid date/);
+  });
+});
