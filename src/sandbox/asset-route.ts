@@ -38,7 +38,8 @@ export async function serveAsset(req: IncomingMessage, res: ServerResponse, cont
   const headers: Record<string, string | number> = {
     "content-type": type,
     etag,
-    "accept-ranges": faults.ignoreRange ? "none" : "bytes",
+    // Under ignoreRange the header still claims ranges: clients must check for 206.
+    "accept-ranges": "bytes",
     "cache-control": "private, max-age=3600",
   };
   if (range === "unsatisfiable") {

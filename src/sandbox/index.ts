@@ -24,7 +24,7 @@ export type { AssetContent } from "./asset-bytes";
 /** Fixed package names (documented in docs/sandbox.md). */
 export const PACKAGES = {
   subscription: ["sentinel-2-l2a-live", "landsat-c2-l2-live"],
-  dataset: { "sentinel-2-l2a-sample": 500, "landsat-c2-l2-sample": 200, "sentinel-2-l2a-1m": 1_000_000 },
+  dataset: { "sentinel-2-l2a-sample": 500, "landsat-c2-l2-sample": 200, "sentinel-2-l2a-1m": 1_000_000, "sentinel-2-l2a-sample-stac-1.1": 100 },
   item: ["sentinel-2-l2a-example", "landsat-c2-l2-example"],
 } as const;
 
