@@ -1,0 +1,259 @@
+import { strict as assert } from "node:assert";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { request } from "undici";
+import { startSandbox, type Sandbox } from "../../src/sandbox";
+import { patternBytes, sha256Multihash, startAssetServer, type AssetTestServer } from "../helpers/asset-test-server";
+import { builtNode, configNode, helper, repoRoot, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
+
+const TOKEN = "sandbox-token-asset-0123";
+const assetNode = () => builtNode("datasphere-asset-fetch");
+
+interface Received {
+  msgs: any[];
+  progress: any[];
+  caught: any[];
+}
+
+function walk(dir: string, prefix = ""): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const full = join(dir, name);
+    if (statSync(full).isDirectory()) out.push(...walk(full, `${prefix}${name}/`));
+    else out.push(`${prefix}${name}`);
+  }
+  return out;
+}
+
+async function get(url: string, token?: string): Promise<{ status: number; body: Buffer }> {
+  const res = await request(url, { headers: token ? { authorization: `Token ${token}` } : {} });
+  return { status: res.statusCode, body: Buffer.from(await res.body.arrayBuffer()) };
+}
+
+describe("datasphere-asset-fetch node", function () {
+  this.timeout(60_000);
+  let sb: Sandbox;
+  let tmp: string;
+
+  before(startHelperServer);
+  after(stopHelperServer);
+  beforeEach(async () => {
+    sb = await startSandbox({ port: 0, token: TOKEN, seed: 1, rate: 0, heartbeatMs: 0, keepAliveMs: 0, assetSize: 300_000 });
+    tmp = mkdtempSync(join(tmpdir(), "asset-node-"));
+  });
+  afterEach(async () => {
+    await helper.unload();
+    await sb.close();
+    rmSync(tmp, { recursive: true, force: true });
+    delete process.env.DS_ASSET_DIR;
+  });
+
+  function flow(props: Record<string, unknown> = {}, apiUrl = sb.url): unknown[] {
+    return [
+      { id: "f1", type: "tab", label: "assets" },
+      { id: "cfg", type: "datasphere-config", apiUrl, publishUrl: `${apiUrl.replace(/^http/, "ws")}/publish/v1/`, authMode: "header" },
+      { id: "fetch", z: "f1", type: "datasphere-asset-fetch", server: "cfg", assets: "", directory: tmp, directoryType: "str", wires: [["out"], ["prog"]], ...props },
+      { id: "out", z: "f1", type: "helper" },
+      { id: "prog", z: "f1", type: "helper" },
+      { id: "catcher", z: "f1", type: "catch", scope: ["fetch"], uncaught: false, wires: [["caught"]] },
+      { id: "caught", z: "f1", type: "helper" },
+    ];
+  }
+
+  async function load(props: Record<string, unknown> = {}, apiUrl?: string): Promise<Received> {
+    await helper.load([configNode(), assetNode()], flow(props, apiUrl), { cfg: { token: TOKEN } });
+    const received: Received = { msgs: [], progress: [], caught: [] };
+    helper.getNode("out").on("input", (m: unknown) => received.msgs.push(m));
+    helper.getNode("prog").on("input", (m: unknown) => received.progress.push(m));
+    helper.getNode("caught").on("input", (m: unknown) => received.caught.push(m));
+    return received;
+  }
+
+  async function sandboxItem(): Promise<any> {
+    const { status, body } = await get(`${sb.url}/api/item/v1/sentinel-2-l2a-example`, TOKEN);
+    assert.equal(status, 200);
+    return JSON.parse(body.toString("utf8"));
+  }
+
+  it("the Usage-page case: B02_10m,B03_10m,B04_10m of the sandbox's item package, byte-identical and verified", async () => {
+    const r = await load({ assets: "B02_10m,B03_10m,B04_10m", progress: true });
+    const item = await sandboxItem();
+    helper.getNode("fetch").receive({ payload: item, topic: "sentinel-2-l2a-example" });
+    await waitFor(() => r.msgs.length === 1 || r.caught.length > 0, "output message");
+    assert.deepEqual(r.caught.map((c) => c.error?.message), []);
+    const msg = r.msgs[0];
+    assert.equal(msg.topic, "sentinel-2-l2a-example");
+    assert.deepEqual(msg.files.map((f: any) => [f.key, f.checksum, f.skipped]), [["B02_10m", "verified", false], ["B03_10m", "verified", false], ["B04_10m", "verified", false]]);
+    for (const f of msg.files) {
+      const original = item.assets[f.key].href;
+      const remote = await get(original, TOKEN);
+      const local = readFileSync(f.path);
+      assert.ok(local.equals(remote.body), `${f.key} byte-identical`);
+      assert.equal(f.bytes, item.assets[f.key]["file:size"]);
+      assert.ok(f.path.startsWith(join(tmp, item.collection, item.id)), f.path);
+      assert.equal(msg.payload.assets[f.key].href, f.path);
+      assert.equal(msg.payload.assets[f.key].alternate.original.href, original);
+    }
+    assert.equal(msg.payload.assets.visual.href, item.assets.visual.href, "unselected assets keep their href");
+    assert.equal(walk(tmp).filter((p) => p.endsWith(".part")).length, 0);
+    const events = r.progress.map((p) => `${p.payload.event}:${p.payload.key}`).sort();
+    assert.deepEqual(events, ["finish:B02_10m", "finish:B03_10m", "finish:B04_10m", "start:B02_10m", "start:B03_10m", "start:B04_10m"]);
+    assert.ok(r.progress.every((p) => p.payload.event !== "finish" || p.payload.bytes === 300_000));
+    const statuses = (helper.getNode("fetch").status as any).args.map((a: any[]) => a[0].text);
+    assert.ok(statuses.includes("datasphere-asset-fetch.status.active"), statuses.join(","));
+    assert.ok(statuses.includes("datasphere-asset-fetch.status.done"), statuses.join(","));
+  });
+
+  it("Items from a dataset package: default selection (role data) with ${ENV} folder and a custom layout", async () => {
+    process.env.DS_ASSET_DIR = join(tmp, "env-dir");
+    const r = await load({ directory: "${DS_ASSET_DIR}", layout: "{year}/{id}", naming: "key" });
+    const items = await Promise.all([0, 1, 2].map((i) => sb.datasetItem("sentinel-2-l2a-sample", i)));
+    for (const it of items) helper.getNode("fetch").receive({ payload: JSON.stringify(it) });
+    await waitFor(() => r.msgs.length === 3 || r.caught.length > 0, "three messages");
+    assert.deepEqual(r.caught.map((c) => c.error?.message), []);
+    for (const msg of r.msgs) {
+      assert.deepEqual(msg.files.map((f: any) => f.key).sort(), ["B02_10m", "B03_10m", "B04_10m"]);
+      for (const f of msg.files) {
+        assert.equal(f.checksum, "verified");
+        assert.ok(f.path.startsWith(join(tmp, "env-dir", "2024", msg.payload.id, `${f.key}.jp2`)), f.path);
+      }
+    }
+    assert.equal(walk(join(tmp, "env-dir")).length, 9);
+  });
+
+  it("a wrong checksum reaches Catch with CHECKSUM, the Item id, key and href (no token), and leaves no file", async () => {
+    const r = await load({ assets: "B02_10m" });
+    sb.faults.set({ wrongChecksum: true }, "asset");
+    const item = await sandboxItem();
+    helper.getNode("fetch").receive({ payload: item });
+    await waitFor(() => r.caught.length === 1, "caught error");
+    const err = r.caught[0].error;
+    assert.match(err.message, new RegExp(`^DatasphereError: Item ${item.id}, asset B02_10m \\(http://127\\.0\\.0\\.1:\\d+/assets/.*\\): checksum mismatch \\(sha3-256`));
+    assert.ok(!JSON.stringify(r.caught[0]).includes(TOKEN));
+    assert.equal(r.msgs.length, 0);
+    assert.deepEqual(walk(tmp), []);
+  });
+
+  it("cuts (dropAfterBytes) and ignoreRange faults from the sandbox still end in verified files", async () => {
+    await sb.close();
+    sb = await startSandbox({ port: 0, token: TOKEN, seed: 1, rate: 0, heartbeatMs: 0, keepAliveMs: 0, assetSize: 300_000, assetSizes: { B02_10m: 6_000_000 } });
+    const r = await load({ assets: "B02_10m" });
+    const item = await sandboxItem();
+    sb.faults.set({ dropAfterBytes: (n: number) => 200_000 + ((n * 7919) % 900_000), times: 6 }, "asset");
+    helper.getNode("fetch").receive({ payload: item });
+    await waitFor(() => r.msgs.length === 1 || r.caught.length > 0, "resumed download");
+    assert.deepEqual(r.caught.map((c) => c.error?.message), []);
+    assert.equal(r.msgs[0].files[0].checksum, "verified");
+    const remote = await get(item.assets.B02_10m.href, TOKEN);
+    assert.ok(readFileSync(r.msgs[0].files[0].path).equals(remote.body));
+
+    assert.ok(sb.faults.injected >= 6, `faults injected: ${sb.faults.injected}`);
+
+    sb.faults.set({ ignoreRange: true, dropAfterBytes: 2_500_000, times: 2 }, "asset");
+    helper.getNode("fetch").receive({ payload: item, assets: "B02_10m" });
+    await waitFor(() => r.msgs.length === 2 || r.caught.length > 0, "skip-if-valid second run");
+    assert.equal(r.msgs[1].files[0].skipped, true, "a valid file is skipped");
+    await helper.unload();
+    const before = sb.faults.injected;
+    const again = await load({ assets: "B02_10m", existing: "overwrite" });
+    helper.getNode("fetch").receive({ payload: item });
+    await waitFor(() => again.msgs.length === 1 || again.caught.length > 0, "restarted download");
+    assert.deepEqual(again.caught.map((c) => c.error?.message), []);
+    assert.equal(again.msgs[0].files[0].checksum, "verified");
+    assert.ok(readFileSync(again.msgs[0].files[0].path).equals(remote.body));
+    assert.ok(sb.faults.injected >= before + 2, "two cuts, then Range ignored on the retries");
+  });
+
+  it("a cross-origin redirect does not carry the token (recorded by the other server); listed hosts get it", async () => {
+    const other: AssetTestServer = await startAssetServer();
+    try {
+      const item = await sandboxItem();
+      const path = new URL(item.assets.B03_10m.href).pathname;
+      const remote = await get(item.assets.B03_10m.href, TOKEN);
+      other.set(decodeURIComponent(path), { data: remote.body });
+      other.set(path, { data: remote.body });
+      sb.faults.set({ redirectAssetsTo: other.url }, "asset");
+      const r = await load({ assets: "B03_10m" });
+      helper.getNode("fetch").receive({ payload: item });
+      await waitFor(() => r.msgs.length === 1 || r.caught.length > 0, "redirected download");
+      assert.deepEqual(r.caught.map((c) => c.error?.message), []);
+      assert.equal(r.msgs[0].files[0].checksum, "verified");
+      assert.equal(other.requests.length, 1);
+      assert.equal(other.requests[0].headers.authorization, undefined, "no token to another origin");
+      await helper.unload();
+      const r2 = await load({ assets: "B03_10m", tokenHosts: other.url, existing: "overwrite" });
+      helper.getNode("fetch").receive({ payload: item });
+      await waitFor(() => r2.msgs.length === 1 || r2.caught.length > 0, "listed host");
+      assert.equal(other.requests[1].headers.authorization, `Token ${TOKEN}`);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("keep-going sends the good files with msg.errors and reports the bad ones; fail-fast sends nothing", async () => {
+    const item = await sandboxItem();
+    item.assets.local = { href: "file:///etc/passwd", roles: ["data"] };
+    item.assets.evil = { href: item.assets.B02_10m.href, roles: ["data"], "file:local_path": "../../../evil.jp2", "file:checksum": item.assets.B02_10m["file:checksum"] };
+    item.assets.twin = { ...item.assets.B03_10m };
+    item.assets.twin["file:local_path"] = "same.jp2";
+    item.assets.twin2 = { ...item.assets.B03_10m, "file:local_path": "same.jp2" };
+    const r = await load({ assets: "B02_10m,local,evil,twin,twin2" });
+    helper.getNode("fetch").receive({ payload: item });
+    await waitFor(() => r.caught.length === 1, "caught");
+    assert.equal(r.msgs.length, 1);
+    assert.deepEqual(r.msgs[0].files.map((f: any) => f.key), ["B02_10m", "evil"]);
+    assert.equal(r.msgs[0].files[1].path, join(tmp, item.collection, item.id, "evil.jp2"), "unsafe local path falls back to the key");
+    assert.deepEqual(r.msgs[0].errors.map((e: any) => `${e.key}:${e.code}`).sort(), ["local:UNSUPPORTED", "twin2:COLLISION", "twin:COLLISION"]);
+    assert.match(r.caught[0].error.message, /^DatasphereError: 3 assets failed: /);
+    assert.match(r.caught[0].error.message, /file:\/\/ hrefs from a remote document are refused/);
+    assert.deepEqual(readdirSync(tmp), [item.collection]);
+    await helper.unload();
+    const f = await load({ assets: "B02_10m,local", failFast: true, existing: "overwrite" });
+    helper.getNode("fetch").receive({ payload: item });
+    await waitFor(() => f.caught.length === 1, "fail-fast error");
+    assert.equal(f.msgs.length, 0);
+    assert.equal(f.caught[0].error.message.includes("file://"), true);
+  });
+
+  it("rejects a payload that is not an Item, and an unknown layout placeholder, through done(err)", async () => {
+    const r = await load({ layout: "{bogus}" });
+    helper.getNode("fetch").receive({ payload: { type: "Feature", id: "x", assets: {} } });
+    await waitFor(() => r.caught.length === 1, "layout error");
+    assert.match(r.caught[0].error.message, /datasphere-asset-fetch.errors.badLayout/);
+    await helper.unload();
+    const r2 = await load({});
+    helper.getNode("fetch").receive({ payload: { type: "Collection", id: "c" } });
+    helper.getNode("fetch").receive({ payload: "{not json" });
+    await waitFor(() => r2.caught.length === 2, "payload errors");
+    const texts = r2.caught.map((c) => c.error.message).sort();
+    assert.match(texts[0], /errors.notJson/);
+    assert.match(texts[1], /msg.payload is not a STAC Item/);
+  });
+
+  it("close aborts transfers, removes a .part that cannot be resumed and keeps one that can", async () => {
+    const server = await startAssetServer();
+    try {
+      const data = patternBytes(4_000_000, 3);
+      const item = {
+        type: "Feature", stac_version: "1.0.0", id: "closing", collection: "c", geometry: null, properties: { datetime: null }, links: [],
+        assets: {
+          plain: { href: server.set("/plain.bin", { data, stallAt: 1_000_000 }), roles: ["data"] },
+          checked: { href: server.set("/checked.bin", { data, stallAt: 1_000_000 }), roles: ["data"], "file:checksum": sha256Multihash(data) },
+        },
+      };
+      const r = await load({});
+      helper.getNode("fetch").receive({ payload: item });
+      const dir = join(tmp, "c", "closing");
+      await waitFor(() => existsSync(join(dir, "plain.bin.part")) && statSync(join(dir, "plain.bin.part")).size >= 1_000_000 && existsSync(join(dir, "checked.bin.part")) && statSync(join(dir, "checked.bin.part")).size >= 1_000_000, "both stalled");
+      const started = Date.now();
+      await helper.unload();
+      assert.ok(Date.now() - started < 5_000, "close is quick");
+      assert.deepEqual(walk(dir), ["checked.bin.part"]);
+      assert.equal(r.msgs.length, 0);
+    } finally {
+      await server.close();
+    }
+  });
+});
