@@ -1,0 +1,321 @@
+import { strict as assert } from "node:assert";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { startSandbox, type Sandbox } from "../../src/sandbox";
+import { corpusDocuments, corpusRoot, requireCorpus } from "../helpers/corpus";
+import { builtNode, configNode, helper, nodeRedPath, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
+import { startWsTestServer, type WsTestServer } from "../helpers/ws-test-server";
+
+const TOKEN = "publish-node-token-123";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Node-RED's own catch and complete nodes, from the runtime under test. */
+function coreNode(file: string): unknown {
+  return require(require.resolve(`@node-red/nodes/core/common/${file}`, { paths: [dirname(nodeRedPath)] }));
+}
+const NODES = () => [configNode(), builtNode("datasphere-publish-out"), coreNode("25-catch.js"), coreNode("24-complete.js")];
+
+function cfg(publishUrl: string, authMode: "header" | "message" = "header") {
+  return { id: "cfg", type: "datasphere-config", apiUrl: "http://127.0.0.1:1", publishUrl, authMode };
+}
+
+function pub(id: string, extra: Record<string, unknown> = {}) {
+  return { id, type: "datasphere-publish-out", server: "cfg", activeParent: "cool-sat", provider: "", subscribable: true, ...extra };
+}
+
+/** A publish node with a catch and a complete node feeding two helper nodes. */
+function flowFor(publishUrl: string, authMode: "header" | "message" = "header", pubExtra: Record<string, unknown> = {}) {
+  return [
+    cfg(publishUrl, authMode),
+    pub("pub1", pubExtra),
+    { id: "catch1", type: "catch", scope: ["pub1"], uncaught: false, wires: [["errors"]] },
+    { id: "complete1", type: "complete", scope: ["pub1"], uncaught: false, wires: [["oks"]] },
+    { id: "errors", type: "helper" },
+    { id: "oks", type: "helper" },
+  ];
+}
+
+function outcomes() {
+  const ok: any[] = [];
+  const err: any[] = [];
+  helper.getNode("oks").on("input", (msg: any) => ok.push(msg));
+  helper.getNode("errors").on("input", (msg: any) => err.push(msg));
+  return { ok, err };
+}
+
+function item(id: string): Record<string, unknown> {
+  return { type: "Feature", stac_version: "1.0.0", id, geometry: null, properties: { datetime: "2024-01-01T00:00:00Z" }, links: [], assets: {} };
+}
+
+interface IndexEntry {
+  file: string;
+  expected: string;
+  core: string[];
+  extension_invalid: string[];
+}
+const STAC_TYPES = new Set(["Feature", "Collection", "Catalog"]);
+
+describe("datasphere-publish-out node", function () {
+  this.timeout(120_000);
+  before(async () => {
+    helper.settings({ datasphereReconnectMs: 20, datasphereReconnectMaxMs: 200, datasphereAuthRetryMs: 3_000 });
+    await startHelperServer();
+  });
+  after(stopHelperServer);
+  const cleanup: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    await helper.unload();
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+  async function server(opts: Partial<Parameters<typeof startWsTestServer>[0]> = {}): Promise<WsTestServer> {
+    const s = await startWsTestServer({ token: TOKEN, authMode: "header", heartbeatMs: 0, ...opts });
+    cleanup.push(() => s.kill());
+    return s;
+  }
+  async function sandbox(): Promise<Sandbox> {
+    const sb = await startSandbox({ port: 0, token: TOKEN, seed: 1, rate: 0, heartbeatMs: 1_000 });
+    cleanup.push(() => sb.close());
+    return sb;
+  }
+
+  it("sends exactly the documented message; msg.activeParent, msg.provider and msg.subscribable override", async () => {
+    const s = await server();
+    await helper.load(NODES(), flowFor(s.url, "header", { provider: "node-provider" }), { cfg: { token: TOKEN } });
+    const { ok, err } = outcomes();
+    const node = helper.getNode("pub1");
+    node.receive({ payload: item("a") });
+    node.receive({ payload: JSON.stringify(item("b")), activeParent: "other-parent", provider: "astro_dynamic", subscribable: false });
+    node.receive({ payload: item("c"), provider: "" });
+    await waitFor(() => ok.length === 3, "three done()");
+    assert.equal(err.length, 0);
+    assert.deepEqual(s.messages.map((m) => m.json), [
+      { active_parent: "cool-sat", data: item("a"), provider: "node-provider", subscribable: true },
+      { active_parent: "other-parent", data: item("b"), provider: "astro_dynamic", subscribable: false },
+      { active_parent: "cool-sat", data: item("c"), subscribable: true },
+    ]);
+    assert.deepEqual(Object.keys(s.messages[2].json), ["active_parent", "data", "subscribable"]);
+    // A JSON-text payload goes on the wire as given.
+    assert.ok(s.messages[1].text.includes(`"data":${JSON.stringify(item("b"))}`));
+  });
+
+  it("rejects a bad payload or empty active parent with done(err) naming the problem, and sends nothing", async () => {
+    const s = await server();
+    await helper.load(NODES(), flowFor(s.url, "header", { activeParent: "" }), { cfg: { token: TOKEN } });
+    const { ok, err } = outcomes();
+    const node = helper.getNode("pub1");
+    await waitFor(() => s.openClients === 1, "connected");
+    node.receive({ payload: item("no-parent") });
+    node.receive({ payload: "{not json", activeParent: "p" });
+    node.receive({ payload: { type: "Feature", id: "x", links: [] }, activeParent: "p" });
+    node.receive({ payload: item("bad-flag"), activeParent: "p", subscribable: "maybe" });
+    await waitFor(() => err.length === 4, "four errors at the catch node");
+    assert.equal(ok.length, 0);
+    const errors = (node.error as { args: unknown[][] }).args.map((a) => a[0] as { code: string; details: { detail: string } });
+    assert.deepEqual(errors.map((e) => e.code), ["BAD_REQUEST", "INVALID_STAC", "INVALID_STAC", "BAD_REQUEST"]);
+    assert.match(errors[0].details.detail, /active_parent is empty/);
+    assert.match(errors[1].details.detail, /payload is not JSON/);
+    assert.match(errors[2].details.detail, /stac_version: missing/);
+    assert.match(errors[2].details.detail, /geometry: missing/);
+    assert.match(errors[3].details.detail, /msg\.subscribable must be true or false/);
+    assert.equal(err[1].error.message, "DatasphereError: datasphere-publish-out.errors.invalidStac");
+    assert.deepEqual(err.map((m) => m.error.code), ["BAD_REQUEST", "INVALID_STAC", "INVALID_STAC", "BAD_REQUEST"]);
+    await sleep(100);
+    assert.equal(s.messages.length, 0);
+  });
+
+  for (const authMode of ["header", "message"] as const) {
+    it(`every valid corpus Item, Collection and Catalog arrives at the sandbox with data deep-equal (${authMode} auth)`, async function () {
+      requireCorpus(this);
+      const sb = await sandbox();
+      await helper.load(NODES(), flowFor(sb.publishUrl, authMode), { cfg: { token: TOKEN } });
+      const { ok, err } = outcomes();
+      const docs = corpusDocuments("valid").filter((d) => STAC_TYPES.has((d.json as any).type));
+      assert.ok(docs.length >= 30, `corpus has ${docs.length} STAC objects`);
+      const node = helper.getNode("pub1");
+      // Half as objects, half as JSON text.
+      docs.forEach((d, i) => node.receive({ payload: i % 2 === 0 ? d.json : d.text, activeParent: `parent-${i}` }));
+      await waitFor(() => ok.length + err.length === docs.length, "every message settled", 30_000);
+      assert.deepEqual(err.map((m) => m.error?.message), []);
+      const published = await sb.waitForPublished(docs.length, 10_000);
+      assert.equal(published.length, docs.length);
+      for (let i = 0; i < docs.length; i++) {
+        const record = published.find((p) => p.activeParent === `parent-${i}`);
+        assert.ok(record, `${docs[i].file} arrived`);
+        assert.deepEqual(record.data, JSON.parse(docs[i].text), docs[i].file);
+        assert.equal(record.authMode, authMode);
+        assert.equal(record.subscribable, true);
+      }
+      assert.equal(sb.rejected.length, 0);
+    });
+  }
+
+  it("invalid corpus documents: structural failures rejected before sending; with schemaCheck=reject core failures rejected, extension-only failures sent with a warning", async function () {
+    requireCorpus(this);
+    const index = JSON.parse(readFileSync(join(corpusRoot, "index.json"), "utf8")) as IndexEntry[];
+    const invalid = corpusDocuments("invalid");
+    const entry = (file: string) => index.find((e) => e.file === `invalid/${file}`) as IndexEntry;
+    for (const schemaCheck of ["off", "reject"] as const) {
+      const s = await server();
+      await helper.load(NODES(), flowFor(s.url, "header", { schemaCheck, schemaDir: join(corpusRoot, "schemas") }), { cfg: { token: TOKEN } });
+      const { ok, err } = outcomes();
+      const node = helper.getNode("pub1");
+      invalid.forEach((d) => node.receive({ payload: d.json, _file: d.file }));
+      await waitFor(() => ok.length + err.length === invalid.length, "every message settled", 30_000);
+      const sent = new Set(ok.map((m) => m._file as string));
+      const warned = (node.warn as { args: unknown[][] }).args.map((a) => String(a[0]));
+      const lightMissed: string[] = [];
+      for (const d of invalid) {
+        const e = entry(d.file);
+        const isStacObject = STAC_TYPES.has((d.json as any).type);
+        const coreInvalid = e.core.some((c) => c !== "valid");
+        if (!isStacObject) assert.ok(!sent.has(d.file), `${d.file}: not an Item/Collection/Catalog, rejected`);
+        else if (schemaCheck === "reject") assert.equal(sent.has(d.file), !coreInvalid, `${d.file}: core ${e.core}, sent=${sent.has(d.file)}`);
+        else if (coreInvalid && sent.has(d.file)) lightMissed.push(d.file);
+        if (schemaCheck === "reject" && isStacObject && !coreInvalid && e.extension_invalid.length > 0) {
+          assert.ok(sent.has(d.file), `${d.file}: extension-only failure is sent`);
+        }
+      }
+      const extensionOnly = invalid.filter((d) => {
+        const e = entry(d.file);
+        return STAC_TYPES.has((d.json as any).type) && !e.core.some((c) => c !== "valid") && e.extension_invalid.length > 0;
+      });
+      assert.ok(extensionOnly.length >= 2);
+      if (schemaCheck === "reject") assert.equal(warned.filter((w) => w === "datasphere-publish-out.errors.extensionWarning").length, extensionOnly.length, warned.join("\n"));
+      // What the structural check alone cannot see (it needs the JSON Schemas): recorded, not hidden.
+      if (schemaCheck === "off") {
+        assert.deepEqual(lightMissed.sort(), [
+          "rustac__item_blacksky_naive-datetime.json",
+          "rustac__item_rcm-ard_naive-datetimes.json",
+          "stac-js__cdse-item_S2B_MSIL2A_20240110T100309_T33UVR_collection-without-link.json",
+          "stac-server__item_badGeometryItem.json",
+        ]);
+      }
+      await waitFor(() => s.messages.length === ok.length, "server received exactly the sent ones");
+      assert.deepEqual(new Set(s.messages.map((m) => m.json.data.id)), new Set(ok.map((m) => (m.payload as any).id)));
+      await helper.unload();
+    }
+  });
+
+  it("two publish nodes on one config share one socket; 100 partial redeploys keep one socket and flat listeners; the last node leaving closes it", async () => {
+    const s = await server();
+    const flowAt = (a: number, b: number) => [cfg(s.url), pub("p1", { provider: `v${a}` }), pub("p2", { activeParent: `x${b}` })];
+    const base = flowAt(0, 0);
+    await helper.load(NODES(), base, { cfg: { token: TOKEN } });
+    await waitFor(() => s.openClients === 1, "one socket");
+    const publisher = helper.getNode("p1").publisher;
+    const firstP1 = helper.getNode("p1");
+    const firstP2 = helper.getNode("p2");
+    assert.equal(helper.getNode("p2").publisher, publisher, "same publisher object");
+    assert.equal(publisher.listenerCount("state"), 2);
+    const config = helper.getNode("cfg");
+    const configListeners = config.eventNames().map((n: string | symbol) => config.listenerCount(n)).reduce((a: number, b: number) => a + b, 0);
+    let a = 0;
+    let b = 0;
+    for (let i = 0; i < 100; i++) {
+      // Each deploy restarts one of the two nodes (the other keeps the socket).
+      if (i % 2 === 0) a++;
+      else b++;
+      await helper.setFlows(flowAt(a, b), "nodes");
+    }
+    await waitFor(() => helper.getNode("p1")?.publisher !== undefined, "publisher attached after the last deploy");
+    assert.notEqual(helper.getNode("p1"), firstP1, "p1 was restarted");
+    assert.notEqual(helper.getNode("p2"), firstP2, "p2 was restarted");
+    const now = helper.getNode("p1").publisher;
+    assert.equal(now, publisher, "the shared publisher survived 100 partial deploys");
+    assert.equal(now.listenerCount("state"), 2, "listener count is flat");
+    const configNow = helper.getNode("cfg");
+    assert.equal(configNow.users.size, 2);
+    assert.equal(configNow.eventNames().map((n: string | symbol) => configNow.listenerCount(n)).reduce((a: number, b: number) => a + b, 0), configListeners);
+    assert.equal(s.connections, 1, "never reconnected");
+    assert.equal(s.openClients, 1);
+    helper.getNode("p2").receive({ payload: item("still-works") });
+    await waitFor(() => s.messages.length === 1, "a message after the deploys");
+    // Both nodes restarting in one deploy: the old socket is torn down before the new one opens.
+    for (let i = 0; i < 10; i++) {
+      a++;
+      b++;
+      await helper.setFlows(flowAt(a, b), "nodes");
+      await waitFor(() => s.openClients === 1 && helper.getNode("p1")?.publisher?.status.state === "connected", `one socket after full restart ${i}`);
+    }
+    assert.equal(s.connections, 11);
+    assert.equal(publisher.status.state, "closed");
+    const last = helper.getNode("p1").publisher;
+    assert.equal(last.listenerCount("state"), 2);
+    await helper.setFlows([cfg(s.url)], "nodes");
+    await waitFor(() => s.openClients === 0, "the last node leaving closed the socket");
+    assert.equal(last.status.state, "closed");
+  });
+
+  it("a wrong token shows 'token rejected' and does not reconnect in a hot loop", async () => {
+    for (const authMode of ["header", "message"] as const) {
+      const s = await server({ authMode });
+      await helper.load(NODES(), flowFor(s.url, authMode), { cfg: { token: "wrong-token-xyz" } });
+      const node = helper.getNode("pub1");
+      await waitFor(() => node.status.args.some((a: any[]) => a[0].text === "datasphere-publish-out.status.tokenRejected"), "token rejected status", 10_000);
+      const last = node.status.lastCall.args[0];
+      assert.equal(last.fill, "red");
+      await sleep(1_500);
+      assert.equal(s.upgrades, 1, `${authMode}: one attempt, no hot loop (${s.upgrades})`);
+      assert.equal(s.authRejections, 1);
+      await helper.unload();
+    }
+  });
+
+  it("msg.action disconnect / connect; an unknown action is an error", async () => {
+    const s = await server();
+    await helper.load(NODES(), flowFor(s.url), { cfg: { token: TOKEN } });
+    const { ok, err } = outcomes();
+    const node = helper.getNode("pub1");
+    await waitFor(() => s.openClients === 1, "connected");
+    node.receive({ action: "disconnect" });
+    await waitFor(() => ok.length === 1 && s.openClients === 0, "disconnected");
+    await waitFor(() => node.status.lastCall?.args[0].text === "datasphere-publish-out.status.disconnected", "grey status");
+    node.receive({ payload: item("queued") });
+    await sleep(200);
+    assert.equal(s.messages.length, 0, "nothing sent while disconnected");
+    node.receive({ action: "connect" });
+    await waitFor(() => s.messages.length === 1, "queued message sent after connect");
+    node.receive({ action: "explode" });
+    await waitFor(() => err.length === 1, "unknown action");
+    assert.equal(err[0].error.message, "DatasphereError: datasphere-publish-out.errors.unknownAction");
+  });
+
+  it("fault test through the node: 10,000 messages while the server restarts 20 times: received + done(err) = 10,000, none twice", async () => {
+    const s = await server();
+    await helper.load(NODES(), flowFor(s.url, "header", { outboxSize: 300, overflow: "drop-oldest" }), { cfg: { token: TOKEN } });
+    const { ok, err } = outcomes();
+    const node = helper.getNode("pub1");
+    await waitFor(() => s.openClients === 1, "connected");
+    const total = 10_000;
+    let publishing = true;
+    let restartsWhilePublishing = 0;
+    const restarts = (async () => {
+      for (let i = 0; i < 20; i++) {
+        await sleep(50 + Math.floor(Math.random() * 80));
+        if (publishing) restartsWhilePublishing++;
+        await s.stop();
+        await sleep(20 + Math.floor(Math.random() * 40));
+        await s.restart();
+      }
+    })();
+    for (let i = 0; i < total; i++) {
+      node.receive({ payload: item(`n${i}`) });
+      if (i % 5 === 4) await sleep(1);
+    }
+    publishing = false;
+    await restarts;
+    await waitFor(() => ok.length + err.length >= total, `all settled (${ok.length}+${err.length})`, 60_000);
+    await sleep(200);
+    await waitFor(() => s.messages.length === ok.length, `server read every flushed message (${s.messages.length}/${ok.length})`, 10_000);
+    const received = s.messages.map((m) => m.json.data.id as string);
+    assert.equal(new Set(received).size, received.length, "none received twice");
+    assert.equal(ok.length + err.length, total, "each message ended exactly once");
+    assert.equal(received.length + err.length, total);
+    const failedIds = new Set(err.map((m) => m.payload.id));
+    for (const id of received) assert.ok(!failedIds.has(id), `${id} both received and failed`);
+    assert.deepEqual([...new Set(err.map((m) => m.error.code))], err.length ? ["OUTBOX_FULL"] : []);
+    assert.ok(restartsWhilePublishing >= 10, `restarts while publishing: ${restartsWhilePublishing}`);
+    assert.ok(received.length > total / 2, `most messages got through (${received.length})`);
+    console.log(`      node fault test: received ${received.length}, done(err) ${err.length}, restarts while publishing ${restartsWhilePublishing}`);
+  });
+});
