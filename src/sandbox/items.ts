@@ -142,6 +142,12 @@ function sceneOf(recipe: Recipe, index: number, datetimeMs: number): Scene {
   return { id, datetimeMs, lat, lon, epsg, zone, tile: `${pad(path, 3)}${pad(row, 3)}`, platform: sat === "LC08" ? "landsat-8" : "landsat-9", random };
 }
 
+/** Raster v1.1.0 (STAC 1.0.0) keeps these in raster:bands; raster v2.0.0 (STAC 1.1.0) puts them on the asset. */
+function rasterFields(recipe: Recipe, scale: number, offset: number, resolution: number): Record<string, unknown> {
+  if (recipe.stacVersion === "1.1.0") return { "raster:scale": scale, "raster:offset": offset, "raster:spatial_resolution": resolution, nodata: 0, data_type: "uint16" };
+  return { "raster:bands": [{ nodata: 0, data_type: "uint16", scale, offset, spatial_resolution: resolution }] };
+}
+
 /** The assets an Item of this recipe has, with their content identity (no bytes, no checksum). */
 export function assetDefinitions(recipe: Recipe, index: number, itemId?: string): AssetDefinition[] {
   const small = (key: string, cap: number) => sizeOf(recipe, key, Math.min(recipe.assetSize, cap));
@@ -157,12 +163,13 @@ export function assetDefinitions(recipe: Recipe, index: number, itemId?: string)
       return {
         key, fileName: `${name}_${key}.jp2`, type: S2_DATA_TYPE, title: `${S2_BANDS[b].description} - 10m`, roles: ["data", "reflectance"],
         content: content(recipe, index, key, big(key), "sha3-256"),
-        extra: { ...bandExtra(S2_BANDS[b], 10), "raster:scale": 0.0001, "raster:offset": -0.1, nodata: 0, data_type: "uint16" },
+        extra: { ...bandExtra(S2_BANDS[b], 10), ...rasterFields(recipe, 0.0001, -0.1, 10) },
       };
     });
     list.push({
       key: "visual", fileName: `${name}_TCI_10m.jp2`, type: S2_DATA_TYPE, title: "True color image", roles: ["visual"],
-      content: content(recipe, index, "visual", big("visual"), "sha2-256"), extra: { gsd: 10, data_type: "uint8" },
+      content: content(recipe, index, "visual", big("visual"), "sha2-256"),
+      extra: recipe.stacVersion === "1.1.0" ? { gsd: 10, data_type: "uint8" } : { gsd: 10, "raster:bands": [{ data_type: "uint8" }, { data_type: "uint8" }, { data_type: "uint8" }] },
     });
     list.push({
       key: "thumbnail", fileName: `${name}-ql.jpg`, type: "image/jpeg", title: "Quicklook", roles: ["thumbnail", "overview"],
@@ -177,7 +184,7 @@ export function assetDefinitions(recipe: Recipe, index: number, itemId?: string)
   const list: AssetDefinition[] = Object.keys(LANDSAT_BANDS).map((key) => ({
     key, fileName: `${name}_${LANDSAT_BANDS[key].name}.TIF`, type: COG, title: LANDSAT_BANDS[key].description, roles: ["data", "reflectance"],
     content: content(recipe, index, key, big(key), key === "nir08" ? "sha3-256" : "sha2-256"),
-    extra: { ...bandExtra(LANDSAT_BANDS[key], 30), "raster:scale": 0.0000275, "raster:offset": -0.2, nodata: 0, data_type: "uint16" },
+    extra: { ...bandExtra(LANDSAT_BANDS[key], 30), ...rasterFields(recipe, 0.0000275, -0.2, 30) },
   }));
   list.push({
     key: "thumbnail", fileName: `${name}_thumb_small.jpeg`, type: "image/jpeg", title: "Thumbnail image", roles: ["thumbnail"],
@@ -208,6 +215,7 @@ const EXT_1_1 = [
   "https://stac-extensions.github.io/file/v2.1.0/schema.json",
   "https://stac-extensions.github.io/grid/v1.1.0/schema.json",
   "https://stac-extensions.github.io/processing/v1.2.0/schema.json",
+  "https://stac-extensions.github.io/raster/v2.0.0/schema.json",
 ];
 
 export interface ItemContext {

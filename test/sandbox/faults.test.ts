@@ -64,7 +64,7 @@ describe("sandbox fault injection", function () {
       reader.close();
       for (const event of reader.events) {
         received.push(JSON.parse(event.data).id);
-        lastId = event.id;
+        lastId = event.id ?? lastId;
       }
     }
     sb.faults.clear();
