@@ -106,6 +106,11 @@ export class PullTracker {
     else if (this.pages && batch.page) this.pages.delivered(batch.page, batch.page.offset + index, batch.page.length);
   }
 
+  /** The reader ended normally: a paged pull has nothing left to resume (a stream keeps its last datetime). */
+  complete(): void {
+    this.pages?.complete();
+  }
+
   cursor(): ResumeCursor | undefined {
     return this.stream?.cursor() ?? this.pages?.cursor();
   }

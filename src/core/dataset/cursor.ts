@@ -124,6 +124,10 @@ export class PagePosition {
     }
   }
 
+  complete(): void {
+    this.href = undefined;
+  }
+
   cursor(): PageCursor | undefined {
     return this.href === undefined ? undefined : { kind: "page", package: this.pkg, href: this.href, skip: this.skip };
   }
