@@ -280,6 +280,29 @@ describe("datasphere-publish-out node", function () {
     assert.equal(err[0].error.message, "DatasphereError: datasphere-publish-out.errors.unknownAction");
   });
 
+  it("the example flow publishes its Collection and Item to the sandbox", async () => {
+    const sb = await sandbox();
+    process.env.DATASPHERE_API_URL = sb.url;
+    process.env.DATASPHERE_PUBLISH_URL = sb.publishUrl;
+    try {
+      const flow = JSON.parse(readFileSync(join(__dirname, "..", "..", "..", "examples", "publish-from-inject.json"), "utf8"));
+      await helper.load([...NODES(), coreNode("20-inject.js"), coreNode("21-debug.js"), coreNode("90-comment.js")], flow, { "dsx-pfi-config": { token: TOKEN } });
+      const sent: string[] = [];
+      helper.getNode("dsx-pfi-debug-sent").on("input", (msg: any) => sent.push(msg.payload.id));
+      helper.getNode("dsx-pfi-inject-collection").receive({});
+      helper.getNode("dsx-pfi-inject-item").receive({});
+      const published = await sb.waitForPublished(2, 10_000);
+      assert.deepEqual(published.map((p) => [p.data.type, p.data.id, p.activeParent, p.subscribable]), [
+        ["Collection", "cool-sat", "cool-sat", true],
+        ["Feature", "cool-sat-example-0001", "cool-sat", true],
+      ]);
+      await waitFor(() => sent.length === 2, "the complete node saw both");
+    } finally {
+      delete process.env.DATASPHERE_API_URL;
+      delete process.env.DATASPHERE_PUBLISH_URL;
+    }
+  });
+
   it("fault test through the node: 10,000 messages while the server restarts 20 times: received + done(err) = 10,000, none twice", async () => {
     const s = await server();
     await helper.load(NODES(), flowFor(s.url, "header", { outboxSize: 300, overflow: "drop-oldest" }), { cfg: { token: TOKEN } });
