@@ -70,15 +70,21 @@ const SYNC_LIMIT = 4 * 1024 * 1024;
 export class ChecksumCache {
   readonly #done = new Map<string, string>();
   readonly #pending = new Map<string, Promise<string>>();
+  /** Content objects are reused per variant: remember their checksum without building a key. */
+  readonly #byObject = new WeakMap<AssetContent, string>();
 
   get(content: AssetContent): string | undefined {
+    const known = this.#byObject.get(content);
+    if (known !== undefined) return known;
     const key = `${content.algorithm}:${content.id}:${content.size}`;
     const hit = this.#done.get(key);
+    if (hit !== undefined) this.#byObject.set(content, hit);
     if (hit !== undefined || content.size > SYNC_LIMIT) return hit;
     const hash = createHash(NODE_HASH[content.algorithm]);
     for (const chunk of contentChunks(content, 0, content.size)) hash.update(chunk);
     const value = multihash(content.algorithm, hash.digest("hex"));
     this.#done.set(key, value);
+    this.#byObject.set(content, value);
     return value;
   }
 

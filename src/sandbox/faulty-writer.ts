@@ -25,6 +25,11 @@ export class FaultyWriter {
     return this.res.destroyed || this.res.writableEnded;
   }
 
+  /** True when a fault counts events, so events must be written one at a time. */
+  get countsEvents(): boolean {
+    return this.faults.dropAfterEvents !== undefined || this.faults.stallAfterEvents !== undefined || this.faults.malformedEvery !== undefined;
+  }
+
   /** True when a malformed event/line should go before the next real one. */
   malformedDue(): boolean {
     const every = this.faults.malformedEvery;

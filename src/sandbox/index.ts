@@ -10,7 +10,7 @@ import {
 import { Faults, type ConnectionFaults, type FaultScope } from "./faults";
 import { FaultyWriter } from "./faulty-writer";
 import { authorise, decodeSegment, drained, sendError, sendJson } from "./http-util";
-import { assetDefinitions, buildItem, defaultCollection, type Mission, type Recipe, type StacVersion } from "./items";
+import { assetDefinitions, buildItem, buildItemText, defaultCollection, type Mission, type Recipe, type StacVersion } from "./items";
 import { PublishEndpoint, type PublishedRecord, type RejectedMessage } from "./publish";
 import { SubscriptionHub } from "./sse-hub";
 
@@ -204,8 +204,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   });
 
   // ---- Items and their checksums -------------------------------------------------------------
-  const assetHref = (recipe: Recipe, index: number) => (def: { key: string; fileName: string }) =>
-    `${baseUrl}/assets/${encodeURIComponent(recipe.pkg)}/${index}/${encodeURIComponent(def.key)}/${encodeURIComponent(def.fileName)}`;
+  const assetHref = (recipe: Recipe, index: number) => (def: { key: string; fileSuffix: string }, itemId: string) =>
+    `${baseUrl}/assets/${encodeURIComponent(recipe.pkg)}/${index}/${encodeURIComponent(def.key)}/${encodeURIComponent(itemId + def.fileSuffix)}`;
 
   async function ensureChecksums(recipe: Recipe, ready: Set<number>, index: number): Promise<void> {
     const variant = index % Math.max(1, recipe.assetVariants);
@@ -214,13 +214,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     ready.add(variant);
   }
 
+  const contextFor = (recipe: Recipe, index: number, selfHref: string) => ({
+    baseUrl,
+    selfHref,
+    assetHref: assetHref(recipe, index),
+    checksum: (content: AssetContent) => checksums.get(content) ?? "",
+  });
+
   function itemSync(recipe: Recipe, index: number, ms: number, selfHref: string): Record<string, unknown> {
-    return buildItem(recipe, index, ms, {
-      baseUrl,
-      selfHref,
-      assetHref: assetHref(recipe, index),
-      checksum: (content) => checksums.get(content) ?? "",
-    });
+    return buildItem(recipe, index, ms, contextFor(recipe, index, selfHref));
+  }
+
+  function itemTextSync(recipe: Recipe, index: number, ms: number, selfHref: string): string {
+    return buildItemText(recipe, index, ms, contextFor(recipe, index, selfHref));
   }
 
   const selfOf = (pkg: string, index: number) => `${baseUrl}/stac/items/${encodeURIComponent(pkg)}/${index}`;
@@ -288,8 +294,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     // Small bodies are hashed synchronously on first use; large ones in the background (the
     // Items published meanwhile carry no file:checksum).
     void ensureChecksums(target.recipe, target.ready, index);
-    const built = itemSync(target.recipe, index, ms, selfOf(pkg, index));
-    const id = hub.publish(pkg, JSON.stringify(built), index);
+    const id = hub.publish(pkg, itemTextSync(target.recipe, index, ms, selfOf(pkg, index)), index);
     events.emit("live", { pkg, id });
     return id;
   }
@@ -375,8 +380,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const gen = generated.get(pkg);
     if (gen) {
       const variant = index % Math.max(1, gen.recipe.assetVariants);
-      if (gen.ready.has(variant)) return JSON.stringify(itemSync(gen.recipe, index, gen.source.datetimeOf(index), selfOf(pkg, index)));
-      return generatedItem(gen, index).then((item) => JSON.stringify(item));
+      if (gen.ready.has(variant)) return itemTextSync(gen.recipe, index, gen.source.datetimeOf(index), selfOf(pkg, index));
+      return ensureChecksums(gen.recipe, gen.ready, index).then(() => itemTextSync(gen.recipe, index, gen.source.datetimeOf(index), selfOf(pkg, index)));
     }
     return (stored.get(pkg) as StoredSource).entries[index].text;
   }
@@ -388,11 +393,17 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });
     const writer = new FaultyWriter(res, cf, () => faults.injected++);
     if (!writer.checkImmediate()) return;
+    // Without event-counting faults, Items go out in ~64 KiB writes (fewer chunks, fewer syscalls).
+    const batchBytes = writer.countsEvents ? 0 : 64 * 1024;
+    let batch = "";
     for (let p = 0; p < selection.length; p++) {
       const text = datasetItemText(pkg, selection.indexAt(p));
       const line = typeof text === "string" ? text : await text;
       if (writer.malformedDue() && writer.write('{"type": "Feature", "id": "truncated-by-fault-injection", "properties": {\n', false) === "gone") return;
-      const result = writer.write(`${line}\n`, true);
+      batch += `${line}\n`;
+      if (batch.length < batchBytes && p + 1 < selection.length) continue;
+      const result = writer.write(batch, true);
+      batch = "";
       if (result === "gone") return;
       if (result === "full") await drained(res);
       if (res.destroyed) return;

@@ -25,7 +25,8 @@ export interface Recipe {
 
 export interface AssetDefinition {
   key: string;
-  fileName: string;
+  /** Appended to the Item id to make the asset's file name. */
+  fileSuffix: string;
   type: string;
   title: string;
   roles: string[];
@@ -148,50 +149,59 @@ function rasterFields(recipe: Recipe, scale: number, offset: number, resolution:
   return { "raster:bands": [{ nodata: 0, data_type: "uint16", scale, offset, spatial_resolution: resolution }] };
 }
 
-/** The assets an Item of this recipe has, with their content identity (no bytes, no checksum). */
-export function assetDefinitions(recipe: Recipe, index: number, itemId?: string): AssetDefinition[] {
+const definitionCache = new WeakMap<Recipe, AssetDefinition[][]>();
+
+/** The assets an Item of this recipe has, with their content identity (no bytes, no checksum). Cached per variant. */
+export function assetDefinitions(recipe: Recipe, index: number): AssetDefinition[] {
+  const variants = Math.max(1, recipe.assetVariants);
+  let perVariant = definitionCache.get(recipe);
+  if (!perVariant) definitionCache.set(recipe, (perVariant = []));
+  const variant = index % variants;
+  return (perVariant[variant] ??= makeAssetDefinitions(recipe, variant));
+}
+
+function makeAssetDefinitions(recipe: Recipe, index: number): AssetDefinition[] {
   const small = (key: string, cap: number) => sizeOf(recipe, key, Math.min(recipe.assetSize, cap));
   const big = (key: string) => sizeOf(recipe, key, recipe.assetSize);
   const bandExtra = (band: Band, gsd: number) =>
     recipe.stacVersion === "1.1.0"
       ? { gsd, bands: [{ name: band.name, description: band.description, "eo:common_name": band.common, "eo:center_wavelength": band.center, "eo:full_width_half_max": band.fwhm }] }
       : { gsd, "eo:bands": [{ name: band.name, description: band.description, common_name: band.common, center_wavelength: band.center, full_width_half_max: band.fwhm }] };
-  const name = itemId ?? `item-${index}`;
   if (recipe.mission === "sentinel-2") {
     const list: AssetDefinition[] = ["B02", "B03", "B04"].map((b) => {
       const key = `${b}_10m`;
       return {
-        key, fileName: `${name}_${key}.jp2`, type: S2_DATA_TYPE, title: `${S2_BANDS[b].description} - 10m`, roles: ["data", "reflectance"],
+        key, fileSuffix: `_${key}.jp2`, type: S2_DATA_TYPE, title: `${S2_BANDS[b].description} - 10m`, roles: ["data", "reflectance"],
         content: content(recipe, index, key, big(key), "sha3-256"),
         extra: { ...bandExtra(S2_BANDS[b], 10), ...rasterFields(recipe, 0.0001, -0.1, 10) },
       };
     });
     list.push({
-      key: "visual", fileName: `${name}_TCI_10m.jp2`, type: S2_DATA_TYPE, title: "True color image", roles: ["visual"],
+      key: "visual", fileSuffix: "_TCI_10m.jp2", type: S2_DATA_TYPE, title: "True color image", roles: ["visual"],
       content: content(recipe, index, "visual", big("visual"), "sha2-256"),
       extra: recipe.stacVersion === "1.1.0" ? { gsd: 10, data_type: "uint8" } : { gsd: 10, "raster:bands": [{ data_type: "uint8" }, { data_type: "uint8" }, { data_type: "uint8" }] },
     });
     list.push({
-      key: "thumbnail", fileName: `${name}-ql.jpg`, type: "image/jpeg", title: "Quicklook", roles: ["thumbnail", "overview"],
+      key: "thumbnail", fileSuffix: "-ql.jpg", type: "image/jpeg", title: "Quicklook", roles: ["thumbnail", "overview"],
       content: content(recipe, index, "thumbnail", small("thumbnail", 16 * 1024), "sha2-256"), extra: {},
     });
     list.push({
-      key: "product_metadata", fileName: `${name}_MTD_MSIL2A.xml`, type: "application/xml", title: "MTD_MSIL2A.xml", roles: ["metadata"],
+      key: "product_metadata", fileSuffix: "_MTD_MSIL2A.xml", type: "application/xml", title: "MTD_MSIL2A.xml", roles: ["metadata"],
       content: content(recipe, index, "product_metadata", small("product_metadata", 8 * 1024), "sha3-256"), extra: {},
     });
     return list;
   }
   const list: AssetDefinition[] = Object.keys(LANDSAT_BANDS).map((key) => ({
-    key, fileName: `${name}_${LANDSAT_BANDS[key].name}.TIF`, type: COG, title: LANDSAT_BANDS[key].description, roles: ["data", "reflectance"],
+    key, fileSuffix: `_${LANDSAT_BANDS[key].name}.TIF`, type: COG, title: LANDSAT_BANDS[key].description, roles: ["data", "reflectance"],
     content: content(recipe, index, key, big(key), key === "nir08" ? "sha3-256" : "sha2-256"),
     extra: { ...bandExtra(LANDSAT_BANDS[key], 30), ...rasterFields(recipe, 0.0000275, -0.2, 30) },
   }));
   list.push({
-    key: "thumbnail", fileName: `${name}_thumb_small.jpeg`, type: "image/jpeg", title: "Thumbnail image", roles: ["thumbnail"],
+    key: "thumbnail", fileSuffix: "_thumb_small.jpeg", type: "image/jpeg", title: "Thumbnail image", roles: ["thumbnail"],
     content: content(recipe, index, "thumbnail", small("thumbnail", 16 * 1024), "sha2-256"), extra: {},
   });
   list.push({
-    key: "mtl.xml", fileName: `${name}_MTL.xml`, type: "application/xml", title: "Product Metadata File (xml)", roles: ["metadata"],
+    key: "mtl.xml", fileSuffix: "_MTL.xml", type: "application/xml", title: "Product Metadata File (xml)", roles: ["metadata"],
     content: content(recipe, index, "mtl.xml", small("mtl.xml", 8 * 1024), "sha3-256"), extra: {},
   });
   return list;
@@ -223,14 +233,19 @@ export interface ItemContext {
   baseUrl: string;
   /** Href of the Item's own document. */
   selfHref: string;
-  /** Href of an asset of this Item, by its definition. */
-  assetHref: (definition: AssetDefinition) => string;
+  /** Href of an asset of this Item, by its definition and the Item id. */
+  assetHref: (definition: AssetDefinition, itemId: string) => string;
   /** Multihash of a content, already computed. */
   checksum: (content: AssetContent) => string;
 }
 
-/** Builds Item i of the recipe at the given datetime. Pure: same inputs, same Item. */
-export function buildItem(recipe: Recipe, index: number, datetimeMs: number, ctx: ItemContext): Record<string, unknown> {
+/** Cached JSON fragments: the parts of Items that repeat (asset metadata per content, links). */
+const fragments = new Map<string, string>();
+const EXT_1_0_TEXT = JSON.stringify(EXT_1_0);
+const EXT_1_1_TEXT = JSON.stringify(EXT_1_1);
+
+/** Item i of the recipe at the given datetime, as JSON text (the streaming hot path). Pure: same inputs, same text. */
+export function buildItemText(recipe: Recipe, index: number, datetimeMs: number, ctx: ItemContext): string {
   const s = sceneOf(recipe, index, datetimeMs);
   const r = s.random;
   const halfLat = recipe.mission === "sentinel-2" ? 0.49 : 0.93;
@@ -290,37 +305,37 @@ export function buildItem(recipe: Recipe, index: number, datetimeMs: number, ctx
     });
   }
 
-  const assets: Record<string, unknown> = {};
-  for (const def of assetDefinitions(recipe, index, s.id)) {
+  const projText = v11 ? `"proj:code":"EPSG:${s.epsg}"` : `"proj:epsg":${s.epsg}`;
+  let assetsText = "";
+  for (const def of assetDefinitions(recipe, index)) {
     const raster = def.roles.includes("data") || def.roles.includes("visual");
-    assets[def.key] = {
-      href: ctx.assetHref(def),
-      type: def.type,
-      title: def.title,
-      roles: def.roles,
-      "file:size": def.content.size,
-      ...checksumField(ctx.checksum(def.content)),
-      ...(raster ? { "proj:shape": shape, "proj:transform": [pixel, 0, x0, 0, -pixel, y0], ...projCode } : {}),
-      ...def.extra,
-    };
+    const checksum = ctx.checksum(def.content);
+    const cacheKey = `${recipe.stacVersion}|${def.key}|${def.content.id}|${def.content.size}|${checksum}`;
+    let fragment = fragments.get(cacheKey);
+    if (fragment === undefined) {
+      fragment = JSON.stringify({
+        type: def.type,
+        title: def.title,
+        roles: def.roles,
+        "file:size": def.content.size,
+        ...checksumField(checksum),
+        ...(raster ? { "proj:shape": shape } : {}),
+        ...def.extra,
+      }).slice(1, -1);
+      if (fragments.size > 50_000) fragments.clear();
+      fragments.set(cacheKey, fragment);
+    }
+    const rasterText = raster ? `,"proj:transform":[${pixel},0,${x0},0,${-pixel},${y0}],${projText}` : "";
+    assetsText += `${assetsText ? "," : ""}${JSON.stringify(def.key)}:{"href":${JSON.stringify(ctx.assetHref(def, s.id))},${fragment}${rasterText}}`;
   }
 
-  return {
-    type: "Feature",
-    stac_version: recipe.stacVersion,
-    stac_extensions: v11 ? EXT_1_1 : EXT_1_0,
-    id: s.id,
-    collection: recipe.collection,
-    geometry: {
-      type: "Polygon",
-      coordinates: [[[west, south], [east, south], [east, north], [west, north], [west, south]]],
-    },
-    bbox: [west, south, east, north],
-    properties,
-    links: [
-      { rel: "self", href: ctx.selfHref, type: "application/geo+json" },
-      { rel: "collection", href: `${ctx.baseUrl}/stac/collections/${encodeURIComponent(recipe.collection)}`, type: "application/json", title: recipe.collection },
-      { rel: "parent", href: `${ctx.baseUrl}/stac/collections/${encodeURIComponent(recipe.collection)}`, type: "application/json" },
+  const linksKey = `${ctx.baseUrl}|${recipe.collection}|${recipe.mission}`;
+  let otherLinks = fragments.get(linksKey);
+  if (otherLinks === undefined) {
+    const collectionHref = `${ctx.baseUrl}/stac/collections/${encodeURIComponent(recipe.collection)}`;
+    otherLinks = JSON.stringify([
+      { rel: "collection", href: collectionHref, type: "application/json", title: recipe.collection },
+      { rel: "parent", href: collectionHref, type: "application/json" },
       { rel: "root", href: `${ctx.baseUrl}/stac/`, type: "application/json" },
       {
         rel: "license",
@@ -329,9 +344,23 @@ export function buildItem(recipe: Recipe, index: number, datetimeMs: number, ctx
           : "https://www.usgs.gov/core-science-systems/hdds/data-policy",
         title: "Data licence",
       },
-    ],
-    assets,
-  };
+    ]).slice(1, -1);
+    fragments.set(linksKey, otherLinks);
+  }
+  const ring = `[[${west},${south}],[${east},${south}],[${east},${north}],[${west},${north}],[${west},${south}]]`;
+  return (
+    `{"type":"Feature","stac_version":"${recipe.stacVersion}","stac_extensions":${v11 ? EXT_1_1_TEXT : EXT_1_0_TEXT},` +
+    `"id":${JSON.stringify(s.id)},"collection":${JSON.stringify(recipe.collection)},` +
+    `"geometry":{"type":"Polygon","coordinates":[${ring}]},"bbox":[${west},${south},${east},${north}],` +
+    `"properties":${JSON.stringify(properties)},` +
+    `"links":[{"rel":"self","href":${JSON.stringify(ctx.selfHref)},"type":"application/geo+json"},${otherLinks}],` +
+    `"assets":{${assetsText}}}`
+  );
+}
+
+/** Builds Item i as an object (the same Item as buildItemText). */
+export function buildItem(recipe: Recipe, index: number, datetimeMs: number, ctx: ItemContext): Record<string, unknown> {
+  return JSON.parse(buildItemText(recipe, index, datetimeMs, ctx)) as Record<string, unknown>;
 }
 
 /** An unknown checksum (a large body still being hashed) is left out rather than faked. */
