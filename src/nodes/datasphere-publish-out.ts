@@ -97,6 +97,7 @@ export = function register(RED: NodeAPI): void {
       authMode: config.authMode,
       auth: config.auth,
       redact: config.redact,
+      handshakeTimeoutMs: numberOr(RED.settings.datasphereHandshakeTimeoutMs, PUBLISHER_DEFAULTS.handshakeTimeoutMs, 1),
       heartbeatTimeoutMs: numberOr(def.heartbeatTimeout, PUBLISHER_DEFAULTS.heartbeatTimeoutMs / 1000, 0.05) * 1000,
       backoff: { ...PUBLISHER_DEFAULTS.backoff, initialMs: reconnectMs, maxMs: Math.max(reconnectMs, reconnectMaxMs) },
       authBackoff: { ...PUBLISHER_DEFAULTS.authBackoff, initialMs: authRetryMs, maxMs: Math.max(authRetryMs, PUBLISHER_DEFAULTS.authBackoff.maxMs) },

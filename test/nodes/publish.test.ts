@@ -58,7 +58,7 @@ const STAC_TYPES = new Set(["Feature", "Collection", "Catalog"]);
 describe("datasphere-publish-out node", function () {
   this.timeout(120_000);
   before(async () => {
-    helper.settings({ datasphereReconnectMs: 20, datasphereReconnectMaxMs: 200, datasphereAuthRetryMs: 3_000 });
+    helper.settings({ datasphereReconnectMs: 20, datasphereReconnectMaxMs: 200, datasphereAuthRetryMs: 3_000, datasphereHandshakeTimeoutMs: 2_000 });
     await startHelperServer();
   });
   after(stopHelperServer);
@@ -72,8 +72,8 @@ describe("datasphere-publish-out node", function () {
     cleanup.push(() => s.kill());
     return s;
   }
-  async function sandbox(): Promise<Sandbox> {
-    const sb = await startSandbox({ port: 0, token: TOKEN, seed: 1, rate: 0, heartbeatMs: 1_000 });
+  async function sandbox(heartbeatMs = 1_000): Promise<Sandbox> {
+    const sb = await startSandbox({ port: 0, token: TOKEN, seed: 1, rate: 0, heartbeatMs });
     cleanup.push(() => sb.close());
     return sb;
   }
@@ -259,6 +259,33 @@ describe("datasphere-publish-out node", function () {
       assert.equal(s.authRejections, 1);
       await helper.unload();
     }
+  });
+
+  it("a sandbox that stalls the handshake, then one that goes silent, are detected and replaced; the message waits and arrives", async () => {
+    const sb = await sandbox(200);
+    sb.faults.set({ stall: true, times: 1 }, "publish");
+    await helper.load(NODES(), flowFor(sb.publishUrl, "header", { heartbeatTimeout: 1 }), { cfg: { token: TOKEN } });
+    const { ok, err } = outcomes();
+    const node = helper.getNode("pub1");
+    node.receive({ payload: item("through-faults") });
+    await waitFor(() => ok.length === 1, "sent after the stalled handshake was replaced", 15_000);
+    const publisher = node.publisher;
+    assert.equal(publisher.stats.handshakeTimeouts, 1);
+    assert.equal(sb.published.length, 1);
+    sb.faults.set({ silent: true }, "publish");
+    // Replace the healthy socket (msg.action-style disconnect/connect); the new one is silent.
+    await publisher.disconnect();
+    publisher.connect();
+    await waitFor(() => publisher.stats.heartbeatTimeouts >= 1, "silent socket detected", 15_000);
+    sb.faults.clear("publish");
+    await waitFor(() => publisher.status.state === "connected" && publisher.stats.heartbeatTimeouts >= 1, "reconnected", 15_000);
+    const detected = publisher.stats.heartbeatTimeouts;
+    await sleep(1_500);
+    assert.equal(publisher.stats.heartbeatTimeouts, detected, "heartbeats keep the new socket alive");
+    node.receive({ payload: item("after-silence") });
+    await waitFor(() => sb.published.length === 2, "message after the silent socket");
+    assert.deepEqual(sb.published.map((p) => p.data.id), ["through-faults", "after-silence"]);
+    assert.equal(err.length, 0);
   });
 
   it("msg.action disconnect / connect; an unknown action is an error", async () => {
