@@ -26,6 +26,7 @@ interface AssetFetchDef extends NodeDef {
   retries?: number | string;
   failFast?: boolean;
   progress?: boolean;
+  fsync?: boolean;
   tokenHosts?: string;
 }
 
@@ -59,6 +60,7 @@ export = function register(RED: NodeAPI): void {
     const retries = retriesText !== "" && Number(retriesText) >= 0 ? Math.floor(Number(retriesText)) : 5;
     const failFast = def.failFast === true;
     const progress = def.progress === true;
+    const fsync = def.fsync !== false;
     const tokenHosts = list(env(def.tokenHosts)).map((h) => (/^https?:\/\//.test(h) ? h : `https://${h}`));
     const layoutProblem = checkLayout(layout);
 
@@ -150,6 +152,7 @@ export = function register(RED: NodeAPI): void {
           pool,
           idleTimeoutMs,
           retries,
+          fsync,
           failFast,
           activePaths,
           signal: closing.signal,

@@ -1,7 +1,7 @@
-import { write } from "node:fs";
-import type { Hash } from "node:crypto";
+import { writev } from "node:fs";
 import { Writable } from "node:stream";
 import { DatasphereError } from "../errors";
+import type { StreamHash } from "./stream-hash";
 
 /**
  * Writes chunks at explicit positions of an open file and feeds them to the hash while the write
@@ -10,16 +10,18 @@ import { DatasphereError } from "../errors";
 export class HashingFileSink extends Writable {
   written: number;
   hashed: number;
+  readonly start: number;
   private inFlight: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly fd: number,
     start: number,
-    private readonly hash: Hash | undefined,
+    private readonly hash: StreamHash | undefined,
     private readonly limit: number | undefined,
     private readonly onBytes?: (n: number) => void,
   ) {
-    super({ highWaterMark: 1 << 20 });
+    super({ highWaterMark: 4 << 20 });
+    this.start = start;
     this.written = start;
     this.hashed = start;
   }
@@ -38,20 +40,22 @@ export class HashingFileSink extends Writable {
   }
 
   private writeBuffers(buffers: Buffer[], callback: (error?: Error | null) => void): void {
-    const data = buffers.length === 1 ? buffers[0] : Buffer.concat(buffers);
-    if (this.limit !== undefined && this.hashed + data.length > this.limit) {
+    let length = 0;
+    for (const b of buffers) length += b.length;
+    if (this.limit !== undefined && this.hashed + length > this.limit) {
       callback(new DatasphereError("SIZE", `server sent more than the ${this.limit} bytes file:size announces`));
       return;
     }
-    const position = this.written;
-    const running = writeAll(this.fd, data, position);
-    this.hash?.update(data);
-    this.hashed += data.length;
+    const writing = writeAll(this.fd, buffers, this.written);
+    if (this.hash) for (const b of buffers) this.hash.update(b);
+    this.hashed += length;
+    const hashing = this.hash?.ready();
+    const running = hashing ? Promise.all([writing, hashing]).then(() => undefined) : writing;
     this.inFlight = running;
     running.then(
       () => {
-        this.written += data.length;
-        this.onBytes?.(data.length);
+        this.written += length;
+        this.onBytes?.(length);
         callback();
       },
       (error: Error) => callback(error),
@@ -59,15 +63,19 @@ export class HashingFileSink extends Writable {
   }
 }
 
-function writeAll(fd: number, data: Buffer, position: number): Promise<void> {
+/** One writev for all buffers (no copy), continuing after a short write. */
+function writeAll(fd: number, buffers: Buffer[], position: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const step = (offset: number) => {
-      write(fd, data, offset, data.length - offset, position + offset, (error, n) => {
+    const step = (rest: Buffer[], at: number) => {
+      writev(fd, rest, at, (error, n) => {
         if (error) return reject(error);
-        if (offset + n < data.length) step(offset + n);
-        else resolve();
+        let left = n;
+        let i = 0;
+        while (i < rest.length && left >= rest[i].length) left -= rest[i++].length;
+        if (i >= rest.length) return resolve();
+        step([rest[i].subarray(left), ...rest.slice(i + 1)], at + n);
       });
     };
-    step(0);
+    step(buffers, position);
   });
 }

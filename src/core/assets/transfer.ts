@@ -1,4 +1,4 @@
-import { createHash, type Hash } from "node:crypto";
+import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -8,6 +8,7 @@ import { sleep } from "../abort";
 import { Backoff, parseRetryAfter } from "../backoff";
 import { DatasphereError, errorForStatus, isRetryable, toDatasphereError } from "../errors";
 import { HashingFileSink } from "./file-sink";
+import { createStreamHash, type StreamHash } from "./stream-hash";
 import { getFollowingRedirects, headerValue } from "./http";
 import type { PlanEntry } from "./planner";
 import { assetError } from "./planner";
@@ -20,8 +21,10 @@ export interface TransferOptions {
   signal?: AbortSignal;
   /** Longest silence (response head, or between body chunks) before the attempt counts as failed. */
   idleTimeoutMs?: number;
-  /** Failed attempts in a row, without new bytes, before giving up. */
+  /** Failed attempts in a row that received no body byte, before giving up. */
   retries?: number;
+  /** Attempts in all, however much each received (a server that cuts every response and ignores Range). */
+  maxAttempts?: number;
   backoff?: { initialMs: number; maxMs: number };
   existing?: ExistingPolicy;
   fsync?: boolean;
@@ -42,7 +45,7 @@ export interface TransferResult {
   attempts: number;
 }
 
-const DEFAULTS = { idleTimeoutMs: 30_000, retries: 5, backoff: { initialMs: 1000, maxMs: 30_000 }, existing: "skip-if-valid" as ExistingPolicy, fsync: true };
+const DEFAULTS = { idleTimeoutMs: 30_000, retries: 5, maxAttempts: 100, backoff: { initialMs: 1000, maxMs: 30_000 }, existing: "skip-if-valid" as ExistingPolicy, fsync: true };
 
 /**
  * Downloads one planned asset: streams to `<path>.part` while hashing, resumes with Range (If-Range
@@ -104,7 +107,7 @@ export async function transferAsset(entry: PlanEntry, options: TransferOptions):
       }
       if (entry.checksum?.kind !== "supported") break;
       if (!state.hashValid) await rehashPrefix(partPath, state, entry, opts.signal);
-      const digest = state.hash!.digest("hex");
+      const digest = await state.hash!.digest();
       if (digest === entry.checksum.digestHex) break;
       if (state.resumedEarlier && pass === 0) {
         // The .part of an earlier run may hold another version of the file: one fresh try.
@@ -123,6 +126,7 @@ export async function transferAsset(entry: PlanEntry, options: TransferOptions):
     keepPart = state.rangeSupported && verifiable && state.written > 0 && (err.code === "ABORTED" || err.code === "NETWORK" || err.code === "TIMEOUT" || err.code === "SERVER" || err.code === "RATE_LIMITED");
     throw err.message.startsWith("Item ") ? err : fail(err.code, err.message, { cause: error, status: err.status });
   } finally {
+    state.hash?.dispose();
     await handle.close().catch(() => undefined);
     if (!keepPart) await unlink(partPath).catch(() => undefined);
   }
@@ -130,7 +134,7 @@ export async function transferAsset(entry: PlanEntry, options: TransferOptions):
 
 interface State {
   written: number;
-  hash?: Hash;
+  hash?: StreamHash;
   hashValid: boolean;
   validator?: string;
   rangeSupported: boolean;
@@ -147,7 +151,7 @@ async function download(entry: PlanEntry, opts: typeof DEFAULTS & TransferOption
   let failuresInARow = 0;
   for (;;) {
     state.attempts += 1;
-    const before = state.written;
+    let received = 0;
     let sink: HashingFileSink | undefined;
     try {
       const headers: Record<string, string> = {};
@@ -206,6 +210,7 @@ async function download(entry: PlanEntry, opts: typeof DEFAULTS & TransferOption
     } catch (error) {
       if (sink) {
         await sink.settled();
+        received = sink.written - sink.start;
         state.written = sink.written;
         if (sink.hashed !== sink.written) state.hashValid = false;
       }
@@ -213,12 +218,12 @@ async function download(entry: PlanEntry, opts: typeof DEFAULTS & TransferOption
       if (opts.signal?.aborted) throw toDatasphereError(opts.signal.reason ?? error, "download");
       if (isIoError(error)) throw fail("IO", `cannot write ${entry.path}.part: ${ioReason(error)}`, { cause: error });
       if (err.code === "IO" || err.code === "SIZE" || err.code === "CHECKSUM") throw err;
-      if (state.written > before) {
+      if (received > 0) {
         failuresInARow = 0;
         backoff.reset();
       }
       failuresInARow += 1;
-      if (!isRetryable(err) || failuresInARow > opts.retries) throw err;
+      if (!isRetryable(err) || failuresInARow > opts.retries || state.attempts >= opts.maxAttempts) throw err;
       await sleep(backoff.next(err.retryAfterMs ?? 0), opts.signal);
     }
   }
@@ -227,22 +232,27 @@ async function download(entry: PlanEntry, opts: typeof DEFAULTS & TransferOption
 async function restart(handle: FileHandle, state: State, entry: PlanEntry): Promise<void> {
   await handle.truncate(0);
   state.written = 0;
-  state.hash = newHash(entry);
+  state.hash = newHash(entry, state.hash);
   state.hashValid = true;
   state.validator = undefined;
   state.restarts += 1;
 }
 
-function newHash(entry: PlanEntry): Hash | undefined {
-  return entry.checksum?.kind === "supported" ? createHash(entry.checksum.nodeAlgorithm) : undefined;
+function newHash(entry: PlanEntry, previous?: StreamHash): StreamHash | undefined {
+  previous?.dispose();
+  return entry.checksum?.kind === "supported" ? createStreamHash(entry.checksum.nodeAlgorithm) : undefined;
 }
 
 /** Feeds the bytes already in the .part through a fresh hash (hash state cannot be persisted). */
 async function rehashPrefix(partPath: string, state: State, entry: PlanEntry, signal?: AbortSignal): Promise<void> {
-  const hash = newHash(entry);
+  const hash = newHash(entry, state.hash);
   if (hash && state.written > 0) {
     await pipeline(createReadStream(partPath, { start: 0, end: state.written - 1, highWaterMark: 1 << 20 }), async function (source: AsyncIterable<Buffer>) {
-      for await (const chunk of source) hash.update(chunk);
+      for await (const chunk of source) {
+        hash.update(chunk);
+        const busy = hash.ready();
+        if (busy) await busy;
+      }
     }, { signal });
   }
   state.hash = hash;
