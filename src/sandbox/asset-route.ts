@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { contentChunks, etagOf, type AssetContent } from "./asset-bytes";
 import type { ConnectionFaults } from "./faults";
 import { FaultyWriter } from "./faulty-writer";
-import { drained } from "./http-util";
 
 /** A single byte range; undefined = whole body; "unsatisfiable" = 416. */
 export function parseRange(header: string | undefined, size: number): { start: number; end: number } | "unsatisfiable" | undefined {
@@ -76,8 +75,8 @@ export async function serveAsset(req: IncomingMessage, res: ServerResponse, cont
     offset += chunk.length;
     const result = writer.write(out, false);
     if (result === "gone") return;
-    if (result === "full") await drained(res);
+    if (result === "full") await writer.ready();
     if (res.destroyed) return;
   }
-  res.end();
+  await writer.end();
 }

@@ -37,6 +37,10 @@ export interface FaultSpec {
   ignoreLastEventId?: boolean;
   /** Publish: after the handshake, send no heartbeat. */
   silent?: boolean;
+  /** Split every body write into pieces of this many bytes (multi-byte characters and lines end up across chunks). */
+  chunkBytes?: number;
+  /** Dataset stream: frame each Item as an SSE `data:` line plus a blank line instead of NDJSON (with `: comment` lines between). */
+  sseFraming?: boolean;
   /** Apply the connection faults (drop*, stall*, malformedEvery) to the next N connections only. */
   times?: number;
 }
@@ -53,6 +57,8 @@ export interface ConnectionFaults {
   redirectAssetsTo?: string;
   ignoreLastEventId: boolean;
   silent: boolean;
+  chunkBytes?: number;
+  sseFraming: boolean;
 }
 
 export class Faults {
@@ -118,6 +124,8 @@ export class Faults {
       redirectAssetsTo: spec.redirectAssetsTo,
       ignoreLastEventId: spec.ignoreLastEventId === true,
       silent: spec.silent === true,
+      chunkBytes: spec.chunkBytes,
+      sseFraming: spec.sseFraming === true,
     };
   }
 }

@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import type { ConnectionFaults } from "./faults";
-import { writeThenCut } from "./http-util";
+import { drained, writeThenCut } from "./http-util";
 
 export type WriteResult = "ok" | "full" | "gone";
 
@@ -50,7 +50,7 @@ export class FaultyWriter {
       }
       this.bytes += length;
     }
-    const ok = this.res.write(data);
+    const ok = this.#emit(data);
     if (isEvent) {
       this.events++;
       if (this.faults.dropAfterEvents !== undefined && this.events >= this.faults.dropAfterEvents) {
@@ -65,6 +65,40 @@ export class FaultyWriter {
       }
     }
     return ok ? "ok" : "full";
+  }
+
+  #pump: Promise<void> | undefined;
+
+  /**
+   * Writes; under `chunkBytes`, pieces go out one per event-loop turn (so they reach the client as
+   * separate reads) and the write reports "full" until they are out: callers wait with `ready()`.
+   */
+  #emit(data: string | Buffer): boolean {
+    const size = this.faults.chunkBytes;
+    if (!size || size <= 0) return this.res.write(data);
+    const buf = typeof data === "string" ? Buffer.from(data) : data;
+    this.#pump = (async () => {
+      for (let at = 0; at < buf.length && !this.closed; at += size) {
+        if (!this.res.write(buf.subarray(at, at + size))) await drained(this.res);
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    return false;
+  }
+
+  /** Resolves when the response can take the next write. */
+  async ready(): Promise<void> {
+    if (this.#pump) {
+      await this.#pump;
+      this.#pump = undefined;
+    }
+    if (this.res.writableNeedDrain && !this.closed) await drained(this.res);
+  }
+
+  /** Ends the body once everything written is handed over. */
+  async end(): Promise<void> {
+    await this.ready();
+    if (!this.stopped && !this.closed) this.res.end();
   }
 
   /** Applies a drop that is due before anything is written (dropAfterEvents: 0, dropAfterBytes: 0, stallAfterEvents: 0). */

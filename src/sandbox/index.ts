@@ -9,7 +9,7 @@ import {
 } from "./datasets";
 import { Faults, type ConnectionFaults, type FaultScope } from "./faults";
 import { FaultyWriter } from "./faulty-writer";
-import { authorise, decodeSegment, drained, sendError, sendJson } from "./http-util";
+import { authorise, decodeSegment, sendError, sendJson } from "./http-util";
 import { assetDefinitions, buildItem, buildItemText, defaultCollection, type Mission, type Recipe, type StacVersion } from "./items";
 import { PublishEndpoint, type PublishedRecord, type RejectedMessage } from "./publish";
 import { SubscriptionHub } from "./sse-hub";
@@ -86,6 +86,8 @@ export interface DatasetOptions {
   stacVersion?: StacVersion;
   assetSize?: number;
   assetSizes?: Record<string, number>;
+  /** Distinct bodies per asset key; 1 makes every Item share one body per key (one checksum to compute for huge bodies). */
+  assetVariants?: number;
 }
 
 export interface SandboxStats {
@@ -247,6 +249,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       stacVersion: o.stacVersion ?? "1.0.0",
       assetSize: o.assetSize ?? assetSize,
       assetSizes: o.assetSizes ?? options.assetSizes ?? {},
+      assetVariants: o.assetVariants ?? assetVariants,
     });
     generated.set(name, { recipe, source: new GeneratedSource(o.count, start, o.stepMs ?? 3_600_000), ready: new Set() });
     recipes.set(name, { recipe, count: o.count });
@@ -400,15 +403,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       const text = datasetItemText(pkg, selection.indexAt(p));
       const line = typeof text === "string" ? text : await text;
       if (writer.malformedDue() && writer.write('{"type": "Feature", "id": "truncated-by-fault-injection", "properties": {\n', false) === "gone") return;
-      batch += `${line}\n`;
+      batch += cf.sseFraming ? `data: ${line}\n\n${p % 10 === 9 ? ": still here\n\n" : ""}` : `${line}\n`;
       if (batch.length < batchBytes && p + 1 < selection.length) continue;
       const result = writer.write(batch, true);
       batch = "";
       if (result === "gone") return;
-      if (result === "full") await drained(res);
+      if (result === "full") await writer.ready();
       if (res.destroyed) return;
     }
-    res.end();
+    await writer.end();
   }
 
   async function handlePaginate(req: IncomingMessage, res: ServerResponse, url: URL, pkg: string, query: DatasetQuery, cf: ConnectionFaults): Promise<void> {
@@ -441,7 +444,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
     const writer = new FaultyWriter(res, cf, () => faults.injected++);
     if (!writer.checkImmediate()) return;
-    if (writer.write(body, false) !== "gone") res.end();
+    if (writer.write(body, false) !== "gone") await writer.end();
   }
 
   async function handleAsset(req: IncomingMessage, res: ServerResponse, url: URL, rest: string, cf: ConnectionFaults): Promise<void> {
@@ -556,7 +559,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       const body = JSON.stringify(await make());
       res.writeHead(200, { "content-type": "application/geo+json", "content-length": Buffer.byteLength(body) });
       const writer = new FaultyWriter(res, cf, () => faults.injected++);
-      if (writer.checkImmediate() && writer.write(body, false) !== "gone") res.end();
+      if (writer.checkImmediate() && writer.write(body, false) !== "gone") await writer.end();
       return;
     }
     if (scope === "subscription") {

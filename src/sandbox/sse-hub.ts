@@ -45,7 +45,6 @@ class Subscriber {
       }, keepAliveMs);
       this.#timer.unref();
     }
-    res.on("drain", () => this.#flush());
   }
 
   send(event: SubscriptionEvent): void {
@@ -66,7 +65,10 @@ class Subscriber {
 
   writeFrame(frame: string, isEvent: boolean): void {
     const result = this.writer.write(frame, isEvent);
-    if (result === "full") this.blocked = true;
+    if (result === "full" && !this.blocked) {
+      this.blocked = true;
+      void this.writer.ready().then(() => this.#flush());
+    }
     if (result === "gone" && !this.writer.stalled) this.close();
   }
 

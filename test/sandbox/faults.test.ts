@@ -143,6 +143,26 @@ describe("sandbox fault injection", function () {
     assert.equal(Buffer.byteLength(b.text), 10_000);
   });
 
+  it("chunkBytes splits writes into tiny pieces; sseFraming frames dataset Items as SSE data lines", async () => {
+    sb.faults.set({ chunkBytes: 7 }, "dataset");
+    const response = await request(`${sb.url}/api/dataset/v1/landsat-c2-l2-sample/stream/?order=old&to=2024-01-01T08:00:00Z`, { headers: AUTH });
+    const sizes: number[] = [];
+    const parts: Buffer[] = [];
+    for await (const chunk of response.body) {
+      sizes.push((chunk as Buffer).length);
+      parts.push(chunk as Buffer);
+    }
+    assert.equal(lines(Buffer.concat(parts).toString("utf8")).length, 3);
+    assert.ok(sizes.length > 100, `${sizes.length} chunks`);
+    assert.ok(Math.max(...sizes) < 4096, "chunks stay small");
+
+    sb.faults.set({ sseFraming: true }, "dataset");
+    const framed = await getText(`${sb.url}/api/dataset/v1/landsat-c2-l2-sample/stream/?order=old`, AUTH);
+    const data = framed.text.split("\n").filter((l) => l.startsWith("data: ")).map((l) => JSON.parse(l.slice(6)));
+    assert.equal(data.length, 200);
+    assert.ok(framed.text.includes("\n: still here\n"));
+  });
+
   it("failNext answers 5xx/429 with Retry-After for the next K requests, then recovers", async () => {
     sb.faults.set({ failNext: { count: 2, status: 503, retryAfter: 7 } }, "dataset");
     const url = `${sb.url}/api/dataset/v1/sentinel-2-l2a-sample/paginate/`;
