@@ -151,10 +151,10 @@ describe("core/publisher", function () {
 
   it("heartbeats keep a quiet connection alive", async () => {
     const s = await server({ heartbeatMs: 100 });
-    const p = publisher(s.url, TOKEN, "header", { heartbeatTimeoutMs: 400 });
+    const p = publisher(s.url, TOKEN, "header", { heartbeatTimeoutMs: 1_500 });
     p.start();
     await waitFor(() => p.status.state === "connected", "connected");
-    await sleep(1_200);
+    await sleep(2_500);
     assert.equal(p.stats.heartbeatTimeouts, 0);
     assert.equal(p.stats.opened, 1);
   });

