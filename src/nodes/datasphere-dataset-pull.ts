@@ -53,6 +53,20 @@ interface Summary {
   error?: { code: string; message: string };
 }
 
+/** A message waiting to be sent: one Item (batch + index) or an array of Items (marks). */
+interface Held {
+  payload: unknown;
+  batch?: ItemsEvent;
+  index?: number;
+  marks?: Array<[ItemsEvent, number]>;
+}
+
+interface Pacing {
+  hasCredit(): boolean;
+  spendCredit(): void;
+  takeCredit(): Promise<void>;
+}
+
 interface HookedRuntime {
   add(id: string, fn: (event: any) => void): void;
   remove(id: string): void;
@@ -164,10 +178,17 @@ export = function register(RED: NodeAPI): void {
           };
         });
       current = entry;
-      entry.finished = runPull(job, controller.signal, async () => {
-        while (credits <= 0) await waitForCredit();
-        credits -= 1;
-      }, () => entry.stopped).finally(() => {
+      const pacing: Pacing = {
+        hasCredit: () => credits > 0,
+        spendCredit: () => {
+          credits -= 1;
+        },
+        takeCredit: async () => {
+          while (credits <= 0) await waitForCredit();
+          credits -= 1;
+        },
+      };
+      entry.finished = runPull(job, controller.signal, pacing, () => entry.stopped).finally(() => {
         current = undefined;
         const next = queue.shift();
         if (next && !closing) start(next);
@@ -196,7 +217,8 @@ export = function register(RED: NodeAPI): void {
       });
     }
 
-    async function runPull(job: Job, signal: AbortSignal, takeCredit: () => Promise<void>, wasStopped: () => boolean): Promise<void> {
+    async function runPull(job: Job, signal: AbortSignal, pacing: Pacing, wasStopped: () => boolean): Promise<void> {
+      const { hasCredit, spendCredit, takeCredit } = pacing;
       const started = Date.now();
       const pullId = `${node.id}-${Date.now().toString(36)}-${++pullCounter}`;
       const useHooks = !!hooks && typeof hooks.add === "function";
@@ -208,17 +230,21 @@ export = function register(RED: NodeAPI): void {
       let hooked = false;
       let failure: DatasphereError | undefined;
       let index = 0;
-      let held: { payload: unknown; marks: Array<[ItemsEvent, number]> } | undefined;
+      let held: Held | undefined;
+      let nextStatusAt = 0;
       let sinceYield = 0;
       let lastPage = "";
       let readerEnded = false;
 
       const showProgress = () => {
+        const now = Date.now();
+        if (now < nextStatusAt) return;
+        nextStatusAt = now + 1000;
         const seconds = Math.max(0.001, (Date.now() - started) / 1000);
         status.set({ fill: "green", shape: "dot", text: RED._(`${TYPE}.status.pulling`, { count: summary.items, rate: Math.round(summary.items / seconds) }) });
       };
 
-      const deliver = (message: { payload: unknown; marks: Array<[ItemsEvent, number]> }, last: boolean) => {
+      const deliver = (message: Held, last: boolean) => {
         const parts: Record<string, unknown> = { id: pullId, index, type: "array", len: settings.arrays ? settings.arraySize : 1 };
         if (last) parts.count = index + 1;
         const msgid = `${pullId}-${index}`;
@@ -227,17 +253,29 @@ export = function register(RED: NodeAPI): void {
         if (useHooks) tracker.sent(msgid);
         job.send([out, null]);
         if (useHooks) tracker.settleUndelivered(msgid);
-        for (const [batch, i] of message.marks) plan!.tracker.delivered(batch, i);
-        summary.items += message.marks.length;
+        if (message.marks) {
+          for (const [batch, i] of message.marks) plan!.tracker.delivered(batch, i);
+          summary.items += message.marks.length;
+        } else {
+          plan!.tracker.delivered(message.batch!, message.index!);
+          summary.items += 1;
+        }
         summary.messages += 1;
       };
 
-      /** Waits for pacing credit and for room in the window (or, without hooks, yields a turn). */
+      /** True when a message may go now: pacing credit and room in the window (or, without hooks, no yield due). */
+      const mayProceed = () => {
+        if (!hasCredit()) return false;
+        if (useHooks) return window.hasRoom;
+        return sinceYield < settings.window;
+      };
+
+      /** Waits for pacing credit and room in the window, or, without hooks, yields one event-loop turn. */
       const waitToSend = async () => {
         await takeCredit();
         if (useHooks) {
           if (!window.hasRoom) await window.waitForRoom(signal);
-        } else if (++sinceYield >= settings.window) {
+        } else if (sinceYield >= settings.window) {
           sinceYield = 0;
           await new Promise((resolve) => setImmediate(resolve));
           if (signal.aborted) throw new DatasphereError("ABORTED", "pull aborted");
@@ -247,15 +285,29 @@ export = function register(RED: NodeAPI): void {
       /** One message is held back until the next arrives, so the last one can carry parts.count. */
       const sendHeld = async (last: boolean) => {
         if (!held) return;
-        await waitToSend();
+        if (mayProceed()) spendCredit();
+        else await waitToSend();
+        sinceYield++;
         const message = held;
         held = undefined;
         deliver(message, last);
       };
 
-      const hold = async (payload: unknown, marks: Array<[ItemsEvent, number]>) => {
-        await sendHeld(false);
-        held = { payload, marks };
+      const hold = (next: Held): Promise<void> | undefined => {
+        if (held && mayProceed()) {
+          spendCredit();
+          sinceYield++;
+          const message = held;
+          held = undefined;
+          deliver(message, false);
+        }
+        if (!held) {
+          held = next;
+          return undefined;
+        }
+        return sendHeld(false).then(() => {
+          held = next;
+        });
       };
 
       try {
@@ -296,20 +348,22 @@ export = function register(RED: NodeAPI): void {
           const items = event.items;
           for (let i = 0; i < items.length; i++) {
             if (!settings.arrays) {
-              await hold(items[i], [[event, i]]);
+              const waiting = hold({ payload: items[i], batch: event, index: i });
+              if (waiting) await waiting;
               continue;
             }
             arrayBuffer.push(items[i]);
             arrayMarks.push([event, i]);
             if (arrayBuffer.length >= settings.arraySize) {
-              await hold(arrayBuffer, arrayMarks);
+              const waiting = hold({ payload: arrayBuffer, marks: arrayMarks });
+              if (waiting) await waiting;
               arrayBuffer = [];
               arrayMarks = [];
             }
           }
           showProgress();
         }
-        if (arrayBuffer.length > 0) await hold(arrayBuffer, arrayMarks);
+        if (arrayBuffer.length > 0) await hold({ payload: arrayBuffer, marks: arrayMarks });
         readerEnded = true;
       } catch (error) {
         failure = toDatasphereError(error, "dataset pull");

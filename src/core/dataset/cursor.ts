@@ -42,12 +42,15 @@ export function itemKey(item: Record<string, unknown>): string {
 /** Follows the delivered Items of a stream and produces its resume cursor. */
 export class StreamPosition {
   private datetime?: string;
-  private ids: string[] = [];
+  /** Ids carried over from the cursor this pull resumed from (while the datetime has not moved). */
+  private startIds: string[] = [];
+  /** Delivered Items at `datetime` (keys are made only when a cursor is asked for). */
+  private items: Record<string, unknown>[] = [];
 
   constructor(private readonly base: { package: string; order: DatasetOrder; from?: string; to?: string }, start?: StreamCursor) {
     if (start) {
       this.datetime = start.datetime;
-      this.ids = [...start.skipIds];
+      this.startIds = [...start.skipIds];
     }
   }
 
@@ -56,15 +59,17 @@ export class StreamPosition {
     if (datetime === undefined) return;
     if (datetime !== this.datetime) {
       this.datetime = datetime;
-      this.ids = [];
+      this.startIds = [];
+      this.items = [];
     }
-    this.ids.push(itemKey(item));
+    this.items.push(item);
   }
 
   cursor(): StreamCursor | undefined {
     if (this.datetime === undefined) return undefined;
     const { package: pkg, order, from, to } = this.base;
-    const cursor: StreamCursor = { kind: "stream", package: pkg, order, datetime: this.datetime, skipIds: [...this.ids] };
+    const skipIds = [...this.startIds, ...this.items.map(itemKey)];
+    const cursor: StreamCursor = { kind: "stream", package: pkg, order, datetime: this.datetime, skipIds };
     if (order === "old" && to !== undefined) cursor.to = to;
     if (order === "new" && from !== undefined) cursor.from = from;
     return cursor;

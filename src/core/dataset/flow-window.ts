@@ -8,7 +8,12 @@ export class FlowWindow {
   private count = 0;
   private waiter?: { resolve: () => void; reject: (e: Error) => void; signal?: AbortSignal; onAbort: () => void };
 
-  constructor(readonly size: number) {}
+  /** A waiting producer is woken when the count falls to `lowWater` (default: half the size), so it sends in bursts, not one message per release. */
+  readonly lowWater: number;
+
+  constructor(readonly size: number, lowWater?: number) {
+    this.lowWater = Math.max(0, Math.min(size - 1, lowWater ?? Math.floor(size / 2)));
+  }
 
   get inFlight(): number {
     return this.count;
@@ -24,7 +29,7 @@ export class FlowWindow {
 
   release(n = 1): void {
     this.count = Math.max(0, this.count - n);
-    if (this.waiter && this.count < this.size) this.wake();
+    if (this.waiter && this.count <= this.lowWater) this.wake();
   }
 
   /** Resolves when a message may be sent; rejects with ABORTED when the signal fires first. */

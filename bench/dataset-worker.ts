@@ -1,0 +1,193 @@
+// One measurement of bench/dataset.ts, in its own process so that its RSS is its own:
+//   raw:  undici request + StringDecoder + line splitter + JSON.parse (the baseline)
+//   node: a real Node-RED runtime embedded here (RED.init/RED.start; not node-red-node-test-helper,
+//         whose sinon spies keep every message) running datasphere-dataset-pull into a sink node.
+// Input: one JSON argument. Output: one JSON line on stdout.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { StringDecoder } from "node:string_decoder";
+import { request } from "undici";
+import { LineSplitter } from "../src/core/lines";
+import { repoRoot } from "../test/helpers/paths";
+
+export interface WorkerInput {
+  variant: "raw" | "node";
+  apiUrl: string;
+  token: string;
+  package: string;
+  query: string;
+  /** node: "fast" counts and calls done(); "slow" clones each message and waits, one at a time. */
+  sink?: "fast" | "slow";
+  window?: number;
+}
+
+export interface WorkerResult {
+  items: number;
+  seconds: number;
+  idleRssMb: number;
+  peakRssMb: number;
+  flowControl?: string;
+  error?: string;
+}
+
+function rssMb(): number {
+  return process.memoryUsage.rss() / 1048576;
+}
+
+async function settle(): Promise<number> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  for (let i = 0; i < 3; i++) {
+    gc?.();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return rssMb();
+}
+
+function sampler(): { stop(): number } {
+  let peak = rssMb();
+  const timer = setInterval(() => {
+    peak = Math.max(peak, rssMb());
+  }, 20);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(peak, rssMb());
+    },
+  };
+}
+
+async function runRaw(input: WorkerInput): Promise<WorkerResult> {
+  const idle = await settle();
+  const peak = sampler();
+  const started = process.hrtime.bigint();
+  const url = `${input.apiUrl}/api/dataset/v1/${encodeURIComponent(input.package)}/stream/?${input.query}`;
+  const response = await request(url, { headers: { authorization: `Token ${input.token}` }, bodyTimeout: 60_000 });
+  const decoder = new StringDecoder("utf8");
+  const splitter = new LineSplitter();
+  let items = 0;
+  let keep: unknown;
+  for await (const chunk of response.body) {
+    for (const line of splitter.push(decoder.write(chunk as Buffer))) {
+      if (line.length === 0) continue;
+      keep = JSON.parse(line);
+      items++;
+    }
+  }
+  for (const line of splitter.end()) if (line.length > 0 && JSON.parse(line)) items++;
+  void keep;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { items, seconds, idleRssMb: idle, peakRssMb: peak.stop() };
+}
+
+/** The sink and trigger nodes, as a node set Node-RED loads from a nodesDir. They report through globalThis. */
+const BENCH_NODES_JS = `
+module.exports = function (RED) {
+  const bench = globalThis.__datasetBench;
+  RED.nodes.registerType("bench-trigger", function (def) {
+    RED.nodes.createNode(this, def);
+    bench.trigger = (msg) => this.send(msg);
+  });
+  RED.nodes.registerType("bench-fast-sink", function (def) {
+    RED.nodes.createNode(this, def);
+    this.on("input", (msg, send, done) => { bench.count++; done(); });
+  });
+  RED.nodes.registerType("bench-slow-sink", function (def) {
+    RED.nodes.createNode(this, def);
+    const queue = [];
+    let busy = false;
+    const work = async () => {
+      busy = true;
+      while (queue.length > 0) {
+        const { msg, done } = queue.shift();
+        RED.util.cloneMessage(msg);
+        bench.count++;
+        if (bench.count % 20 === 0) await new Promise((r) => setTimeout(r, 1));
+        done();
+      }
+      busy = false;
+    };
+    this.on("input", (msg, send, done) => { queue.push({ msg, done }); if (!busy) work(); });
+  });
+  RED.nodes.registerType("bench-done", function (def) {
+    RED.nodes.createNode(this, def);
+    this.on("input", (msg, send, done) => { bench.finished(msg); done(); });
+  });
+};
+`;
+const BENCH_NODES_HTML = ["bench-trigger", "bench-fast-sink", "bench-slow-sink", "bench-done"]
+  .map((t) => `<script type="text/javascript">RED.nodes.registerType('${t}',{category:'function',defaults:{},inputs:1,outputs:1});</script>`)
+  .join("\n");
+
+/** A real Node-RED runtime embedded in this process (RED.init + RED.start), loading the built nodes. */
+async function runNode(input: WorkerInput): Promise<WorkerResult> {
+  const bench = { count: 0, trigger: undefined as undefined | ((msg: unknown) => void), finished: (_msg: any) => {} };
+  (globalThis as Record<string, unknown>).__datasetBench = bench;
+  const userDir = mkdtempSync(join(tmpdir(), "ds-bench-"));
+  const benchNodes = join(userDir, "bench-nodes");
+  mkdirSync(benchNodes);
+  writeFileSync(join(benchNodes, "bench-nodes.js"), BENCH_NODES_JS);
+  writeFileSync(join(benchNodes, "bench-nodes.html"), BENCH_NODES_HTML);
+  const flows = [
+    { id: "tab", type: "tab", label: "bench" },
+    { id: "cfg", type: "datasphere-config", apiUrl: input.apiUrl, publishUrl: "ws://127.0.0.1:1/publish/v1/", authMode: "header" },
+    { id: "trigger", type: "bench-trigger", z: "tab", wires: [["pull"]] },
+    { id: "pull", type: "datasphere-dataset-pull", z: "tab", server: "cfg", package: input.package, mode: "stream", window: input.window ?? 500, wires: [["sink"], ["fin"]] },
+    { id: "sink", type: input.sink === "slow" ? "bench-slow-sink" : "bench-fast-sink", z: "tab", wires: [] },
+    { id: "fin", type: "bench-done", z: "tab", wires: [] },
+  ];
+  writeFileSync(join(userDir, "flows.json"), JSON.stringify(flows));
+  writeFileSync(join(userDir, "flows_cred.json"), JSON.stringify({ cfg: { token: input.token } }));
+  const nodeRedMain = process.env.NODE_RED_PATH ? resolve(process.env.NODE_RED_PATH) : require.resolve("node-red");
+  const RED = require(nodeRedMain);
+  RED.init(createServer(), {
+    userDir,
+    flowFile: "flows.json",
+    credentialSecret: false,
+    nodesDir: [benchNodes, join(repoRoot, "nodes")],
+    httpAdminRoot: false,
+    httpNodeRoot: false,
+    editorTheme: { tours: false, projects: { enabled: false } },
+    telemetry: { enabled: false, updateNotification: false },
+    logging: { console: { level: "error", metrics: false, audit: false } },
+  });
+  await RED.start();
+  const deadline = Date.now() + 60_000;
+  while (!bench.trigger && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  if (!bench.trigger) throw new Error("the bench flow did not start");
+  const idle = await settle();
+  const peak = sampler();
+  const started = process.hrtime.bigint();
+  const completion = new Promise<any>((resolve) => (bench.finished = resolve));
+  const url = `${input.apiUrl}/api/dataset/v1/${encodeURIComponent(input.package)}/stream/?${input.query}`;
+  bench.trigger({ url });
+  const done = await completion;
+  while (bench.count < done.payload.items) await new Promise((r) => setTimeout(r, 5));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const peakRss = peak.stop();
+  await RED.stop();
+  rmSync(userDir, { recursive: true, force: true });
+  return {
+    items: bench.count,
+    seconds,
+    idleRssMb: idle,
+    peakRssMb: peakRss,
+    flowControl: done.payload.flowControl,
+    error: done.payload.error ? `${done.payload.error.code}: ${done.payload.error.message}` : undefined,
+  };
+}
+
+if (require.main === module) {
+  const input = JSON.parse(process.argv[2]) as WorkerInput;
+  (input.variant === "raw" ? runRaw(input) : runNode(input)).then(
+    (result) => {
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+      process.exit(0);
+    },
+    (error) => {
+      process.stderr.write(`${(error as Error).stack ?? error}\n`);
+      process.exit(1);
+    },
+  );
+}
