@@ -60,6 +60,8 @@ export const PUBLISHER_DEFAULTS = {
 };
 
 const AUTH_CLOSE_CODES = new Set([1008, 4001, 4003, 4401, 4403]);
+/** Closes that say "server going away / overloaded / broken", never "bad token". */
+const NOT_AUTH_CLOSE_CODES = new Set([1001, 1006, 1011, 1012, 1013, 1014]);
 const AUTH_REASON = /token|auth|unauthori[sz]ed|forbidden|credential/i;
 const CLOSE_TIMEOUT_MS = 2_000;
 
@@ -282,7 +284,7 @@ export class Publisher extends EventEmitter {
       conn.httpStatus === 403 ||
       AUTH_CLOSE_CODES.has(code) ||
       (reason !== undefined && AUTH_REASON.test(reason)) ||
-      (conn.authSent && !conn.ready && code !== 1006);
+      (conn.authSent && !conn.ready && !NOT_AUTH_CLOSE_CODES.has(code));
     if (!conn.reason) conn.reason = reason ? `closed by server (${code}: ${reason})` : `closed (${code})`;
     this.lastCloseReason = conn.reason;
     if (conn.pending === 0) this.returnUnflushed(conn);

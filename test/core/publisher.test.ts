@@ -4,6 +4,7 @@ import { Endpoints, type AuthMode } from "../../src/core/endpoints";
 import type { DatasphereError } from "../../src/core/errors";
 import { Publisher, preparePublishMessage, type OutboxLimits, type PublisherOptions } from "../../src/core/publisher";
 import { waitFor } from "../helpers/node-red";
+import { WebSocketServer } from "ws";
 import { startWsTestServer, WsTestServer } from "../helpers/ws-test-server";
 
 const TOKEN = "publisher-test-token-42";
@@ -123,6 +124,20 @@ describe("core/publisher", function () {
       await waitFor(() => p.stats.attempts === 2 && p.status.state === "token-rejected", "second attempt after connect()");
     });
   }
+
+  it("message auth: a server going away (1001) right after the auth message is a reconnect, not a rejected token", async () => {
+    const wss = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+    cleanup.push(() => new Promise<void>((r) => { for (const c of wss.clients) c.terminate(); wss.close(() => r()); }));
+    await new Promise((r) => wss.once("listening", r));
+    let authMessages = 0;
+    wss.on("connection", (ws) => ws.once("message", () => { authMessages++; ws.close(1001, "going away"); }));
+    const url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}/publish/v1/`;
+    const p = publisher(url, TOKEN, "message", { authGraceMs: 500 });
+    p.start();
+    await waitFor(() => authMessages >= 2, "reconnected after 1001", 10_000);
+    assert.equal(p.stats.tokenRejected, 0);
+    assert.notEqual(p.status.state, "token-rejected");
+  });
 
   it("a server that never completes the handshake is detected and replaced", async () => {
     const port = await freePort();
