@@ -107,7 +107,7 @@ export = function register(RED: NodeAPI): void {
         rateTimer = undefined;
       }
       if (progress) {
-        const payload = event.event === "error" ? { ...event, message: redact(event.message) } : event;
+        const payload = event.event === "error" ? { ...event, message: redact(event.message) } : event.event === "start" ? { ...event, href: redact(event.href) } : event;
         send([null, { topic: event.itemId, payload, parentId: msg._msgid }]);
       }
     }
@@ -163,6 +163,7 @@ export = function register(RED: NodeAPI): void {
           onEvent: (event) => onEvent(event, msg, send),
         });
       } catch (error) {
+        if (closing.signal.aborted) return done();
         const err = toDatasphereError(error, "asset-fetch");
         status.set({ fill: "red", shape: "ring", text: RED._(`${TYPE}.status.error`, { code: err.code }) });
         return done(Object.assign(new DatasphereError(err.code, redact(err.message)), { details: err.details }));

@@ -340,6 +340,24 @@ describe("core/assets transfer", function () {
     assert.deepEqual(going.files.map((f) => f.key), ["slow"]);
   });
 
+  it("two Items writing the same file at the same time: the second is a COLLISION, not a second writer", async () => {
+    const data = patternBytes(2_000_000, 14);
+    const href = server.set("/shared.bin", { data, stallAt: 500_000 });
+    const activePaths = new Set<string>();
+    const controller = new AbortController();
+    const options = { root, pool: new TransferPool(4, 4), ...noAuth, ...FAST, layout: "", activePaths, signal: controller.signal };
+    let started = false;
+    const first = fetchItemAssets(item("one", { a: { href, roles: ["data"] } }), { ...options, onEvent: (e) => { if (e.event === "start") started = true; } });
+    while (!started) await new Promise((r) => setTimeout(r, 5));
+    const second = await fetchItemAssets(item("two", { a: { href, roles: ["data"] } }), options);
+    assert.deepEqual(second.errors.map((e) => e.code), ["COLLISION"]);
+    assert.match(second.errors[0].message, /another download is writing .*a\.bin right now/);
+    controller.abort();
+    const firstOutcome = await first;
+    assert.deepEqual(firstOutcome.errors.map((e) => e.code), ["ABORTED"]);
+    assert.equal(activePaths.size, 0);
+  });
+
   it(`hostile names download inside the folder only (${"real files"})`, async () => {
     const data = patternBytes(1000);
     const href = server.set("/h.bin", { data });

@@ -106,6 +106,35 @@ describe("datasphere-asset-fetch node", function () {
     assert.ok(statuses.includes("datasphere-asset-fetch.status.done"), statuses.join(","));
   });
 
+  it("the Usage-page case on live Items: subscribe-in -> asset-fetch, files verified and byte-identical", async function () {
+    const subscribeFile = join(repoRoot, "nodes", "datasphere-subscribe-in.js");
+    if (!existsSync(subscribeFile)) {
+      console.warn("    ! nodes/datasphere-subscribe-in.js is not built yet: skipping the live pipeline case");
+      this.skip();
+    }
+    const live = [
+      { id: "f1", type: "tab", label: "live" },
+      { id: "cfg", type: "datasphere-config", apiUrl: sb.url, publishUrl: sb.publishUrl, authMode: "header" },
+      { id: "sub", z: "f1", type: "datasphere-subscribe-in", server: "cfg", package: "sentinel-2-l2a-live", wires: [["fetch"]] },
+      { id: "fetch", z: "f1", type: "datasphere-asset-fetch", server: "cfg", assets: "B02_10m,B03_10m,B04_10m", directory: tmp, directoryType: "str", wires: [["out"]] },
+      { id: "out", z: "f1", type: "helper" },
+    ];
+    await helper.load([configNode(), builtNode("datasphere-subscribe-in"), assetNode()], live, { cfg: { token: TOKEN } });
+    const msgs: any[] = [];
+    helper.getNode("out").on("input", (m: unknown) => msgs.push(m));
+    await waitFor(() => sb.liveSubscriberCount("sentinel-2-l2a-live") > 0, "subscription connected");
+    sb.publishLive("sentinel-2-l2a-live");
+    sb.publishLive("sentinel-2-l2a-live");
+    await waitFor(() => msgs.length === 2, "two live Items downloaded", 30_000);
+    for (const msg of msgs) {
+      assert.deepEqual(msg.files.map((f: any) => `${f.key}:${f.checksum}`), ["B02_10m:verified", "B03_10m:verified", "B04_10m:verified"]);
+      for (const f of msg.files) {
+        const remote = await get(msg.payload.assets[f.key].alternate.original.href, TOKEN);
+        assert.ok(readFileSync(f.path).equals(remote.body), `${msg.payload.id} ${f.key} byte-identical`);
+      }
+    }
+  });
+
   it("Items from a dataset package: default selection (role data) with ${ENV} folder and a custom layout", async () => {
     process.env.DS_ASSET_DIR = join(tmp, "env-dir");
     const r = await load({ directory: "${DS_ASSET_DIR}", layout: "{year}/{id}", naming: "key" });
