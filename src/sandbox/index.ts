@@ -69,7 +69,9 @@ export interface SandboxOptions {
   defaultPackages?: boolean;
   /** Base URL written into Items (asset hrefs, links) instead of the listening address. */
   publicUrl?: string;
-  /** Log lines (malformed publish messages, live generator); default silent. */
+  /** Most publish records kept in `published` and per published dataset package (oldest dropped first); default 100000. */
+  maxStored?: number;
+  /** Log lines (malformed publish messages, internal errors); default silent. */
   log?: (line: string) => void;
 }
 
@@ -105,6 +107,8 @@ export interface SandboxStats {
   publishAccepted: number;
   malformedPublish: number;
   eventsSent: number;
+  /** Items written to dataset streams (what backpressure holds back). */
+  itemsStreamed: number;
   faultsInjected: number;
 }
 
@@ -144,7 +148,7 @@ export interface Sandbox {
   liveSubscriberCount(pkg: string): number;
   /** Open TCP sockets (HTTP, SSE and WebSocket). */
   openSockets(): number;
-  /** Resolves once `count` messages were accepted in total. */
+  /** Resolves once `count` messages were accepted in total (since start), with the records kept. */
   waitForPublished(count: number, timeoutMs?: number): Promise<PublishedRecord[]>;
   close(): Promise<void>;
 }
@@ -171,6 +175,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const assetSize = options.assetSize ?? 64 * 1024;
   const assetVariants = options.assetVariants ?? 16;
   const requireAssetAuth = options.requireAssetAuth ?? true;
+  const maxStored = options.maxStored ?? 100_000;
   const faults = new Faults();
   const checksums = new ChecksumCache();
   const events = new EventEmitter();
@@ -188,7 +193,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const counters = {
     connections: 0, requests: 0, unauthorized: 0, forbidden: 0, notFound: 0, badRequests: 0,
     subscriptionConnections: 0, datasetRequests: 0, itemRequests: 0, assetRequests: 0,
-    publishAccepted: 0, malformedPublish: 0,
+    publishAccepted: 0, malformedPublish: 0, itemsStreamed: 0,
   };
   let baseUrl = "";
 
@@ -307,6 +312,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   function onAccepted(record: PublishedRecord): void {
     counters.publishAccepted++;
     published.push(record);
+    if (published.length > maxStored) published.splice(0, published.length - maxStored);
     if (record.data.type === "Feature") {
       const text = JSON.stringify(record.data);
       if (!generated.has(record.activeParent)) {
@@ -315,6 +321,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         const props = (record.data.properties ?? {}) as Record<string, unknown>;
         const when = Date.parse(String(props.datetime ?? props.start_datetime ?? ""));
         source.add(Number.isNaN(when) ? record.receivedAt : when, text);
+        if (source.entries.length > maxStored) source.entries.splice(0, source.entries.length - maxStored);
       }
       if (record.subscribable) {
         hub.publish(record.activeParent, text);
@@ -399,13 +406,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     // Without event-counting faults, Items go out in ~64 KiB writes (fewer chunks, fewer syscalls).
     const batchBytes = writer.countsEvents ? 0 : 64 * 1024;
     let batch = "";
+    let batchCount = 0;
     for (let p = 0; p < selection.length; p++) {
       const text = datasetItemText(pkg, selection.indexAt(p));
       const line = typeof text === "string" ? text : await text;
       if (writer.malformedDue() && writer.write('{"type": "Feature", "id": "truncated-by-fault-injection", "properties": {\n', false) === "gone") return;
       batch += cf.sseFraming ? `data: ${line}\n\n${p % 10 === 9 ? ": still here\n\n" : ""}` : `${line}\n`;
-      if (batch.length < batchBytes && p + 1 < selection.length) continue;
+      if (batch.length < batchBytes && p + 1 < selection.length) {
+        batchCount++;
+        continue;
+      }
       const result = writer.write(batch, true);
+      counters.itemsStreamed += writer.countsEvents ? 1 : batchCount + 1;
+      batchCount = 0;
       batch = "";
       if (result === "gone") return;
       if (result === "full") await writer.ready();
@@ -662,14 +675,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     liveSubscriberCount: (pkg) => hub.subscriberCount(pkg),
     openSockets: () => [...sockets].filter((s) => !s.destroyed).length,
     waitForPublished(count, timeoutMs = 10_000) {
-      if (published.length >= count) return Promise.resolve(published.slice());
+      if (counters.publishAccepted >= count) return Promise.resolve(published.slice());
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           events.off("published", check);
-          reject(new Error(`timed out waiting for ${count} published messages (have ${published.length})`));
+          reject(new Error(`timed out waiting for ${count} published messages (have ${counters.publishAccepted})`));
         }, timeoutMs);
         const check = () => {
-          if (published.length < count) return;
+          if (counters.publishAccepted < count) return;
           clearTimeout(timer);
           events.off("published", check);
           resolve(published.slice());

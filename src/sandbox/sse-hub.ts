@@ -163,7 +163,6 @@ export class SubscriptionHub {
     res.flushHeaders();
     const subscriber = new Subscriber(pkg, res, faults, this, this.options.keepAliveMs);
     channel.subscribers.add(subscriber);
-    req.on("close", () => subscriber.close());
     res.on("close", () => subscriber.close());
     if (!subscriber.writer.checkImmediate()) {
       if (!subscriber.writer.stalled) subscriber.close();

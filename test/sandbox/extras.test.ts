@@ -96,6 +96,20 @@ describe("sandbox extras", function () {
     }
   });
 
+  it("a dataset stream respects backpressure: a client that stops reading stops the generator", async () => {
+    const before = sb.stats.itemsStreamed;
+    const response = await request(`${sb.url}/api/dataset/v1/sentinel-2-l2a-1m/stream/`, { headers: AUTH });
+    const iterator = response.body[Symbol.asyncIterator]();
+    await iterator.next();
+    // Stop reading: socket buffers and the stream's high-water marks fill, then the server waits.
+    await new Promise((r) => setTimeout(r, 300));
+    const paused = sb.stats.itemsStreamed - before;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(sb.stats.itemsStreamed - before, paused, "no progress while the client does not read");
+    assert.ok(paused > 0 && paused < 5000, `${paused} Items written before backpressure held (of 1,000,000)`);
+    response.body.destroy();
+  });
+
   it("strictPackages answers 404 for subscription packages nobody declared", async () => {
     const strict = await startSandbox({ port: 0, strictPackages: true });
     try {
