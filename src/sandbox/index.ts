@@ -141,7 +141,7 @@ export interface Sandbox {
   addAsset(path: string, body: Buffer | string | number, type?: string): AddedAsset;
   /** Serves this object at /api/item/v1/<name>. */
   addItem(name: string, item: object): void;
-  /** Pushes an Item to a subscription package (a generated one when item is omitted, for live packages); returns the event id. */
+  /** Pushes an Item to a subscription package (a generated one when item is omitted: Landsat for landsat-c2-l2-live, else Sentinel-2 L2A); returns the event id. */
   publishLive(pkg: string, item?: object): number;
   /** Generated Item i of a dataset package (what stream/paginate serve). */
   datasetItem(pkg: string, index: number): Promise<Record<string, unknown>>;
@@ -295,8 +295,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       events.emit("live", { pkg, id });
       return id;
     }
-    const target = live.get(pkg);
-    if (!target) throw new Error(`"${pkg}" is not a live package: pass the Item to publish`);
+    // Any other package gets generated Sentinel-2 L2A Items from now on.
+    if (!live.has(pkg)) addLive(pkg, "sentinel-2");
+    const target = live.get(pkg) as LivePackage;
     const index = target.next++;
     const ms = Date.now();
     // Small bodies are hashed synchronously on first use; large ones in the background (the
