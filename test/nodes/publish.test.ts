@@ -149,12 +149,12 @@ describe("datasphere-publish-out node", function () {
     });
   }
 
-  it("invalid corpus documents: structural failures rejected before sending; with schemaCheck=reject core failures rejected, extension-only failures sent with a warning", async function () {
+  it("invalid corpus documents: structural failures rejected before sending; schemaCheck=warn sends and warns; schemaCheck=reject rejects core failures, sends extension-only failures with a warning", async function () {
     requireCorpus(this);
     const index = JSON.parse(readFileSync(join(corpusRoot, "index.json"), "utf8")) as IndexEntry[];
     const invalid = corpusDocuments("invalid");
     const entry = (file: string) => index.find((e) => e.file === `invalid/${file}`) as IndexEntry;
-    for (const schemaCheck of ["off", "reject"] as const) {
+    for (const schemaCheck of ["off", "warn", "reject"] as const) {
       const s = await server();
       await helper.load(NODES(), flowFor(s.url, "header", { schemaCheck, schemaDir: join(corpusRoot, "schemas") }), { cfg: { token: TOKEN } });
       const { ok, err } = outcomes();
@@ -164,6 +164,7 @@ describe("datasphere-publish-out node", function () {
       const sent = new Set(ok.map((m) => m._file as string));
       const warned = (node.warn as { args: unknown[][] }).args.map((a) => String(a[0]));
       const lightMissed: string[] = [];
+      const schemaWarned: string[] = [];
       for (const d of invalid) {
         const e = entry(d.file);
         const isStacObject = STAC_TYPES.has((d.json as any).type);
@@ -171,6 +172,7 @@ describe("datasphere-publish-out node", function () {
         if (!isStacObject) assert.ok(!sent.has(d.file), `${d.file}: not an Item/Collection/Catalog, rejected`);
         else if (schemaCheck === "reject") assert.equal(sent.has(d.file), !coreInvalid, `${d.file}: core ${e.core}, sent=${sent.has(d.file)}`);
         else if (coreInvalid && sent.has(d.file)) lightMissed.push(d.file);
+        if (schemaCheck === "warn" && isStacObject && coreInvalid && sent.has(d.file)) schemaWarned.push(d.file);
         if (schemaCheck === "reject" && isStacObject && !coreInvalid && e.extension_invalid.length > 0) {
           assert.ok(sent.has(d.file), `${d.file}: extension-only failure is sent`);
         }
@@ -181,8 +183,13 @@ describe("datasphere-publish-out node", function () {
       });
       assert.ok(extensionOnly.length >= 2);
       if (schemaCheck === "reject") assert.equal(warned.filter((w) => w === "datasphere-publish-out.errors.extensionWarning").length, extensionOnly.length, warned.join("\n"));
+      if (schemaCheck === "warn") {
+        // warn sends what the structural check lets through, and logs each core-schema failure.
+        assert.equal(schemaWarned.length, 4);
+        assert.equal(warned.filter((w) => w === "datasphere-publish-out.errors.schemaWarning").length, 4, warned.join("\n"));
+      }
       // What the structural check alone cannot see (it needs the JSON Schemas): recorded, not hidden.
-      if (schemaCheck === "off") {
+      if (schemaCheck !== "reject") {
         assert.deepEqual(lightMissed.sort(), [
           "rustac__item_blacksky_naive-datetime.json",
           "rustac__item_rcm-ard_naive-datetimes.json",
