@@ -7,17 +7,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { request } from "undici";
 import { startSandbox } from "../src/sandbox";
-
-interface BenchRow {
-  workload: string;
-  variant: string;
-  value: number;
-  unit: string;
-  baseline?: string;
-  ratio?: number;
-  peakRssMb?: number;
-  note?: string;
-}
+import type { BenchRow } from "./bench-row";
 
 type ChildMessage = { type: "ready"; url: string } | { type: "peak"; peakRss: number; rss: number };
 
@@ -119,20 +109,22 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
     const idleMb = idle.peakRss / MB;
     const smallMb = median(smallPeaks) / MB;
     const largeMb = median(largePeaks) / MB;
-    const range = (values: number[]) => `min-max ${(Math.min(...values) / MB).toFixed(0)}-${(Math.max(...values) / MB).toFixed(0)} MB over ${values.length} round(s)`;
+    const spread = (values: number[]) => ({ min: round1(Math.min(...values) / MB), max: round1(Math.max(...values) / MB) });
     return [
       { workload: "sandbox idle", variant: "child RSS", value: round1(idleMb), unit: "MB", peakRssMb: round1(idleMb) },
       {
         workload: `stream ${small.toLocaleString("en")} Items`, variant: "sandbox child peak RSS", value: round1(smallMb), unit: "MB",
-        baseline: "idle sandbox", ratio: round2(smallMb / idleMb), peakRssMb: round1(smallMb), note: range(smallPeaks),
+        baseline: "idle sandbox", ratio: round2(smallMb / idleMb), peakRssMb: round1(smallMb), ...spread(smallPeaks), note: `${rounds} round(s)`,
       },
       {
         workload: `stream ${large.toLocaleString("en")} Items`, variant: "sandbox child peak RSS", value: round1(largeMb), unit: "MB",
-        baseline: `stream ${small.toLocaleString("en")} Items`, ratio: round2(largeMb / smallMb), peakRssMb: round1(largeMb), note: `${range(largePeaks)}; flat memory = ratio near 1`,
+        baseline: `stream ${small.toLocaleString("en")} Items`, ratio: round2(largeMb / smallMb), peakRssMb: round1(largeMb), ...spread(largePeaks),
+        note: `${rounds} round(s); flat memory = ratio near 1`,
       },
       {
         workload: `stream ${large.toLocaleString("en")} Items`, variant: "Items/s (client and child on one machine)", value: Math.round(median(largeRates)), unit: "Items/s",
         baseline: `stream ${small.toLocaleString("en")} Items`, ratio: round2(median(largeRates) / median(smallRates)),
+        min: Math.round(Math.min(...largeRates)), max: Math.round(Math.max(...largeRates)),
       },
     ];
   } finally {

@@ -1,5 +1,22 @@
 import { parseArgs } from "node:util";
-import { startSandbox, PACKAGES } from "./index";
+import { startSandbox, PACKAGES, type FaultScope, type FaultSpec } from "./index";
+
+const SCOPES = new Set(["subscription", "dataset", "item", "asset", "publish", "all"]);
+
+function parseFaults(text: string): [FaultScope | "all", FaultSpec][] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Error("--faults is not JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("--faults must be a JSON object of scope -> faults");
+  return Object.entries(value as Record<string, unknown>).map(([scope, spec]) => {
+    if (!SCOPES.has(scope)) throw new Error(`--faults: unknown scope "${scope}"`);
+    if (typeof spec !== "object" || spec === null) throw new Error(`--faults: faults of "${scope}" must be an object`);
+    return [scope as FaultScope | "all", spec as FaultSpec];
+  });
+}
 
 /** `datasphere-sandbox`: runs the local Data Sphere server until Ctrl-C / SIGTERM. */
 const USAGE = `Usage: datasphere-sandbox [options]
@@ -12,7 +29,9 @@ const USAGE = `Usage: datasphere-sandbox [options]
   --heartbeat-ms <n>   publish socket heartbeat period (default 25000)
   --keep-alive-ms <n>  subscription keep-alive comment period (default 15000)
   --asset-size <n>     bytes of each generated band asset (default 65536)
-  --quiet              do not log publish messages and requests
+  --faults <json>      faults to inject, by scope, e.g. '{"subscription":{"dropAfterEvents":5}}'
+                       (scopes: subscription, dataset, item, asset, publish, all; see docs/sandbox.md)
+  --quiet              do not log publish messages
   -h, --help           this text`;
 
 function num(value: string | undefined, name: string, fallback: number): number {
@@ -32,7 +51,7 @@ async function main(): Promise<void> {
       options: {
         port: { type: "string" }, host: { type: "string" }, token: { type: "string" }, rate: { type: "string" },
         seed: { type: "string" }, "heartbeat-ms": { type: "string" }, "keep-alive-ms": { type: "string" },
-        "asset-size": { type: "string" }, quiet: { type: "boolean" }, help: { type: "boolean", short: "h" },
+        "asset-size": { type: "string" }, faults: { type: "string" }, quiet: { type: "boolean" }, help: { type: "boolean", short: "h" },
       },
       strict: true,
     }));
@@ -45,6 +64,13 @@ async function main(): Promise<void> {
     return;
   }
   const quiet = values.quiet === true;
+  let faults: [FaultScope | "all", FaultSpec][] = [];
+  try {
+    faults = values.faults ? parseFaults(values.faults) : [];
+  } catch (error) {
+    process.stderr.write(`datasphere-sandbox: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
   const sandbox = await startSandbox({
     port: num(values.port, "port", 8787),
     host: values.host ?? "127.0.0.1",
@@ -56,6 +82,7 @@ async function main(): Promise<void> {
     assetSize: num(values["asset-size"], "asset-size", 64 * 1024),
     log: quiet ? undefined : (line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`),
   });
+  for (const [scope, spec] of faults) sandbox.faults.update(spec, scope);
   if (!quiet) {
     sandbox.events.on("published", (r) => process.stdout.write(`${new Date().toISOString()} publish: ${String(r.data.type)} ${String(r.data.id)} under ${r.activeParent} (subscribable: ${r.subscribable})\n`));
   }
@@ -73,6 +100,7 @@ async function main(): Promise<void> {
     "Config node: set these (or put them in the datasphere-config node):",
     `  export DATASPHERE_API_URL=${sandbox.apiUrl} DATASPHERE_PUBLISH_URL=${sandbox.publishUrl} DATASPHERE_TOKEN=${sandbox.token}`,
     "",
+    ...(faults.length ? [`Faults: ${values.faults}`, ""] : []),
     "Ctrl-C stops it.",
   ];
   process.stdout.write(`${lines.join("\n")}\n`);

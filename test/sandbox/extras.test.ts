@@ -153,7 +153,7 @@ describe("sandbox extras", function () {
 
   it("the CLI prints the URLs and the env line, serves, and stops cleanly on SIGTERM", async () => {
     const cli = join(__dirname, "..", "..", "src", "sandbox", "cli.js");
-    const child = spawn(process.execPath, [cli, "--port", "0", "--rate", "10", "--token", "cli-token", "--quiet"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [cli, "--port", "0", "--rate", "10", "--token", "cli-token", "--quiet", "--faults", '{"item":{"failNext":{"count":1,"status":503,"retryAfter":3}}}'], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
@@ -163,6 +163,9 @@ describe("sandbox extras", function () {
       assert.match(out, /Publish URL:\s+ws:\/\/127\.0\.0\.1:\d+\/publish\/v1\//);
       assert.match(out, /Token:\s+cli-token/);
       assert.match(out, new RegExp(`export DATASPHERE_API_URL=${api} DATASPHERE_PUBLISH_URL=ws://\\S+ DATASPHERE_TOKEN=cli-token`));
+      const failed = await getText(`${api}/api/item/v1/sentinel-2-l2a-example`, { authorization: "Token cli-token" });
+      assert.deepEqual([failed.status, failed.headers["retry-after"]], [503, "3"], "--faults applied");
+      assert.equal((await getText(`${api}/api/item/v1/sentinel-2-l2a-example`, { authorization: "Token cli-token" })).status, 200);
       const reader = await SseReader.open(`${api}/subscription/v1/?package=sentinel-2-l2a-live`, { authorization: "Token cli-token" });
       await waitUntil(() => reader.events.length >= 2, "live Items from the CLI sandbox");
       child.kill("SIGTERM");
