@@ -102,6 +102,7 @@ describe("e2e: the editor in a real browser", function () {
         type: t,
         category: RED.nodes.getType(t)?.category ?? null,
         inDatasphere: !!document.querySelector(`#red-ui-palette-container-datasphere .red-ui-palette-node[data-palette-type="${t}"]`),
+        icon: document.querySelector(`.red-ui-palette-node[data-palette-type="${t}"] .red-ui-palette-icon-container`)?.getAttribute("data-palette-icon") ?? null,
       }));
     }, TYPES);
     for (const i of info) {
@@ -109,6 +110,8 @@ describe("e2e: the editor in a real browser", function () {
       else {
         assert.equal(i.category, "datasphere", `${i.type} category`);
         assert.ok(i.inDatasphere, `${i.type} is in the palette under datasphere`);
+        // Node-RED falls back to its default icon when a node's own is not found in the module.
+        assert.match(String(i.icon), new RegExp(`^icons/${PACKAGE_NAME}/`), `${i.type} shows its own icon, not ${i.icon}`);
       }
     }
     assert.deepEqual(takeConsoleErrors(), []);
@@ -296,11 +299,11 @@ describe("e2e: the editor in a real browser", function () {
           if (z) RED.workspaces.show(z);
           document.querySelectorAll(".red-ui-notification").forEach((el: any) => (el.style.display = "none"));
         }, flowTab?.z ?? "");
-        await page.locator("#red-ui-palette-search input").pressSequentially("datasphere");
+        const search = page.locator("#red-ui-palette-search input");
+        await search.fill(""); // the browser restores a typed filter after a reload
+        await search.pressSequentially("datasphere");
         await page.waitForTimeout(800);
         await page.screenshot({ path: join(ARTIFACTS, `editor-${example}.png`) });
-        await page.locator("#red-ui-palette-search input").fill("");
-        await page.locator("#red-ui-palette-search input").press("Escape");
       }
       assert.deepEqual(takeConsoleErrors(), []);
     });
