@@ -110,6 +110,40 @@ describe("sandbox extras", function () {
     response.body.destroy();
   });
 
+  it("percent-encoded package names work in paths and queries", async () => {
+    sb.addDataset("my pkg/ü", { count: 2 });
+    const r = await getText(`${sb.url}/api/dataset/v1/${encodeURIComponent("my pkg/ü")}/stream/`, AUTH);
+    assert.equal(r.status, 200);
+    const item = JSON.parse(r.text.split("\n")[0]);
+    const asset = await getBytes(item.assets.thumbnail.href, AUTH);
+    assert.equal(asset.status, 200);
+    const reader = await SseReader.open(`${sb.url}/subscription/v1/?package=${encodeURIComponent("my pkg/ü")}`, AUTH);
+    await waitUntil(() => sb.liveSubscriberCount("my pkg/ü") === 1, "subscriber on an encoded name");
+    reader.close();
+  });
+
+  it("survives hostile input: bad percent-encoding, odd ranges, binary and oversized publish frames", async () => {
+    for (const path of ["/api/item/v1/%E0%A4%A", "/api/dataset/v1/%/stream/", "/assets/%ZZ/1/B02_10m/x", "/assets/sentinel-2-l2a-sample/99999999/B02_10m/x", "/assets/sentinel-2-l2a-sample/-1/B02_10m/x"]) {
+      const r = await getText(sb.url + path, AUTH);
+      assert.ok(r.status === 404 || r.status === 400, `${path}: ${r.status}`);
+    }
+    const item = JSON.parse((await getText(`${sb.url}/api/item/v1/sentinel-2-l2a-example`, AUTH)).text);
+    for (const range of ["bytes=5-2", "bytes=abc", "bytes=0-1,5-6", "items=0-1"]) {
+      const r = await getBytes(item.assets.B02_10m.href, { ...AUTH, range });
+      assert.equal(r.status, 200, range);
+      assert.equal(r.body.length, item.assets.B02_10m["file:size"], range);
+    }
+    const before = sb.stats.malformedPublish;
+    const ws = await openWs(sb.publishUrl, AUTH);
+    ws.send(Buffer.from([0, 1, 2, 3]));
+    ws.send(JSON.stringify({ active_parent: "", data: {} }));
+    ws.send("{".repeat(10_000));
+    await waitUntil(() => sb.stats.malformedPublish === before + 3, "three malformed messages counted");
+    assert.equal(ws.readyState, ws.OPEN);
+    ws.close();
+    assert.equal((await getText(`${sb.url}/api/item/v1/sentinel-2-l2a-example`, AUTH)).status, 200, "still serving");
+  });
+
   it("strictPackages answers 404 for subscription packages nobody declared", async () => {
     const strict = await startSandbox({ port: 0, strictPackages: true });
     try {
