@@ -14,8 +14,9 @@ export interface PublisherStatus {
   state: PublisherState;
   /** Messages waiting in the outbox (not yet handed to a socket). */
   outbox: number;
-  /** When backing off: the delay before the next attempt. */
+  /** When backing off: the delay before the next attempt, and when it is due (epoch ms). */
   retryInMs?: number;
+  retryAt?: number;
   /** Why the last connection ended or failed (no secrets). */
   reason?: string;
 }
@@ -97,6 +98,8 @@ export class Publisher extends EventEmitter {
   private manualDisconnect = false;
   private closed = false;
   private pumping = false;
+  /** Send callbacks outstanding over all sockets. */
+  private pendingTotal = 0;
   private retryTimer?: NodeJS.Timeout;
   private sweepTimer?: NodeJS.Timeout;
   private closing?: Promise<void>;
@@ -294,11 +297,11 @@ export class Publisher extends EventEmitter {
     if (tokenRejected) {
       this.stats.tokenRejected++;
       const delay = this.authBackoff.next();
-      this.setState({ state: "token-rejected", outbox: 0, retryInMs: delay, reason: conn.reason });
+      this.setState({ state: "token-rejected", outbox: 0, retryInMs: delay, retryAt: Date.now() + delay, reason: conn.reason });
       this.retryTimer = setTimeout(() => this.openSocket(), delay);
     } else {
       const delay = this.backoff.next();
-      this.setState({ state: "backing-off", outbox: 0, retryInMs: delay, reason: conn.reason });
+      this.setState({ state: "backing-off", outbox: 0, retryInMs: delay, retryAt: Date.now() + delay, reason: conn.reason });
       this.retryTimer = setTimeout(() => this.openSocket(), delay);
     }
   }
@@ -328,8 +331,6 @@ export class Publisher extends EventEmitter {
     return (!conn || conn.dead) && this.pendingTotal === 0;
   }
 
-  private pendingTotal = 0;
-
   private notifyIdle(): void {
     if (!this.isIdle()) return;
     for (const resolve of this.idleWaiters.splice(0)) resolve();
@@ -354,7 +355,7 @@ export class Publisher extends EventEmitter {
         if (!next || !this.hasRoom(conn, next.data.length)) return;
         const entry = this.outbox.take() as OutboxEntry;
         if (now >= entry.expiresAt) {
-          entry.settle(expiredError(entry));
+          entry.settle(expiredError());
           continue;
         }
         this.send(conn, entry);
@@ -442,8 +443,7 @@ function closedError(): DatasphereError {
   return new DatasphereError("CLOSED", "the publisher was closed before this message could be sent");
 }
 
-function expiredError(entry: OutboxEntry): DatasphereError {
-  void entry;
+function expiredError(): DatasphereError {
   return new DatasphereError("EXPIRED", "the message waited in the outbox longer than its age limit and was not published");
 }
 

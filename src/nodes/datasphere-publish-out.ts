@@ -48,8 +48,7 @@ export = function register(RED: NodeAPI): void {
       EXPIRED: "errors.expired",
       CLOSED: "errors.closed",
     };
-    const out = new DatasphereError(err.code, key(catalogKey[err.code] ?? "errors.other", { detail: err.message }), { details: { ...err.details, detail: err.message } });
-    return out;
+    return new DatasphereError(err.code, key(catalogKey[err.code] ?? "errors.other", { detail: err.message }), { details: { ...err.details, detail: err.message } });
   }
 
   function PublishOut(this: Node, def: PublishDef): void {
@@ -105,6 +104,7 @@ export = function register(RED: NodeAPI): void {
 
     function showStatus(st: PublisherStatus = publisher ? publisher.status : { state: "connecting", outbox: 0 }): void {
       let next: NodeStatus;
+      const retryIn = Math.max(0, Math.ceil(((st.retryAt ?? 0) - Date.now()) / 1000));
       switch (st.state) {
         case "connected":
           next = { fill: "green", shape: "dot", text: st.outbox > 0 ? key("status.connectedOutbox", { sent, n: st.outbox }) : key("status.connected", { sent }) };
@@ -113,10 +113,10 @@ export = function register(RED: NodeAPI): void {
           next = { fill: "yellow", shape: "ring", text: key("status.connecting", { n: st.outbox }) };
           break;
         case "backing-off":
-          next = { fill: "yellow", shape: "ring", text: key("status.reconnecting", { s: Math.ceil((st.retryInMs ?? 0) / 1000), n: st.outbox }) };
+          next = { fill: "yellow", shape: "ring", text: key("status.reconnecting", { s: retryIn, n: st.outbox }) };
           break;
         case "token-rejected":
-          next = { fill: "red", shape: "ring", text: key("status.tokenRejected", { n: st.outbox }) };
+          next = { fill: "red", shape: "ring", text: key("status.tokenRejected", { s: retryIn, n: st.outbox }) };
           break;
         case "idle":
           next = { fill: "grey", shape: "ring", text: key("status.disconnected", { n: st.outbox }) };
@@ -171,8 +171,9 @@ export = function register(RED: NodeAPI): void {
       return { activeParent, provider: provider || undefined, subscribable };
     }
 
-    async function checkSchema(prepared: PreparedMessage, msg: NodeMessage): Promise<boolean> {
-      if (!validator) return true;
+    /** Throws INVALID_STAC (reject mode, core schema); logs warnings otherwise. */
+    async function checkSchema(prepared: PreparedMessage): Promise<void> {
+      if (!validator) return;
       const result = await validator.validate(prepared.doc);
       if (result.coreErrors.length > 0) {
         const detail = `${prepared.label}: ${result.coreErrors.join("; ")}`;
@@ -183,8 +184,6 @@ export = function register(RED: NodeAPI): void {
         const detail = `${prepared.label}: ${result.extensionErrors.join("; ")}`;
         node.warn(key("errors.extensionWarning", { detail }));
       }
-      void msg;
-      return true;
     }
 
     node.on("input", (msg: NodeMessage, _send: unknown, done: DoneFunction) => {
@@ -205,7 +204,7 @@ export = function register(RED: NodeAPI): void {
       }
       // Schema checks may load schema files: keep the input order through one chain.
       chain = chain.then(() =>
-        checkSchema(prepared, msg).then(
+        checkSchema(prepared).then(
           () => publishPrepared(prepared, done),
           (error) => done(userError(error)),
         ),
