@@ -47,6 +47,8 @@ export interface PublisherOptions {
   stableMs?: number;
   /** How often waiting messages are checked for their age limit. */
   sweepMs?: number;
+  /** Aborting it closes the publisher (as close() does). */
+  signal?: AbortSignal;
 }
 
 export const PUBLISHER_DEFAULTS = {
@@ -89,7 +91,7 @@ interface Connection {
  * publisher closed). Unflushed messages of a socket that died go back to the front of the outbox.
  */
 export class Publisher extends EventEmitter {
-  private readonly opts: Required<Omit<PublisherOptions, "redact">> & Pick<PublisherOptions, "redact">;
+  private readonly opts: Required<Omit<PublisherOptions, "redact" | "signal">> & Pick<PublisherOptions, "redact">;
   private readonly outbox = new Outbox();
   private readonly backoff: Backoff;
   private readonly authBackoff: Backoff;
@@ -114,6 +116,15 @@ export class Publisher extends EventEmitter {
     this.opts = { ...PUBLISHER_DEFAULTS, ...options } as Publisher["opts"];
     this.backoff = new Backoff(this.opts.backoff);
     this.authBackoff = new Backoff(this.opts.authBackoff);
+    const signal = options.signal;
+    if (signal) {
+      const onAbort = () => void this.close();
+      if (signal.aborted) onAbort();
+      else {
+        signal.addEventListener("abort", onAbort, { once: true });
+        this.once("closed", () => signal.removeEventListener("abort", onAbort));
+      }
+    }
   }
 
   get status(): PublisherStatus {
@@ -196,6 +207,7 @@ export class Publisher extends EventEmitter {
     this.outbox.failAll(closedError());
     this.closing = this.closeSocket("publisher closed").then(() => {
       this.setState({ state: "closed", outbox: 0 });
+      this.emit("closed");
     });
     return this.closing;
   }

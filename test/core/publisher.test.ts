@@ -261,6 +261,20 @@ describe("core/publisher", function () {
     await waitFor(() => s.openClients === 0, "server sees the client gone");
   });
 
+  it("an aborted signal closes the publisher and fails what waits", async () => {
+    const port = await freePort();
+    const controller = new AbortController();
+    const p = publisherFor(`ws://127.0.0.1:${port}/publish/v1/`, TOKEN, "header", { signal: controller.signal });
+    p.start();
+    const t = tracker(p);
+    t.publish("s1");
+    const closed = new Promise((r) => p.once("closed", r));
+    controller.abort();
+    await closed;
+    assert.equal(p.status.state, "closed");
+    assert.deepEqual(t.failed, [{ id: "s1", code: "CLOSED" }]);
+  });
+
   it("fault test: 10,000 messages across 20 graceful server restarts: received + failed = total, none twice", async () => {
     const s = await server();
     const p = publisher(s.url, TOKEN, "header", { backoff: { initialMs: 10, maxMs: 100 } });
