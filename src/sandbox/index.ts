@@ -263,7 +263,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   function addLive(name: string, mission: Mission): void {
     const recipe = recipeFor(name, mission);
     live.set(name, { recipe, next: 0, ready: new Set() });
-    recipes.set(name, { recipe, count: Number.MAX_SAFE_INTEGER });
+    if (!recipes.has(name)) recipes.set(name, { recipe, count: Number.MAX_SAFE_INTEGER });
     hub.declare(name);
   }
 
@@ -402,6 +402,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const [lo, hi] = source.range(query.fromMs, query.toMs);
     const selection = new Selection(lo, hi, query.order);
     res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });
+    // Headers go out now, even when the first Item waits for a large body's checksum.
+    res.flushHeaders();
     const writer = new FaultyWriter(res, cf, () => faults.injected++);
     if (!writer.checkImmediate()) return;
     // Without event-counting faults, Items go out in ~64 KiB writes (fewer chunks, fewer syscalls).
