@@ -264,6 +264,9 @@ describe("datasphere-publish-out node", function () {
       await sleep(1_500);
       assert.equal(s.upgrades, 1, `${authMode}: one attempt, no hot loop (${s.upgrades})`);
       assert.equal(s.authRejections, 1);
+      const seen = JSON.stringify([node.status.args, node.error.args, node.warn.args, node.publisher.status, node.publisher.lastReason]);
+      assert.ok(!seen.includes("wrong-token-xyz"), "the token appears in no status, log or reason");
+      assert.match(String(node.publisher.lastReason), authMode === "header" ? /HTTP 403 on upgrade/ : /1008: invalid token/);
       await helper.unload();
     }
   });
