@@ -223,6 +223,25 @@ describe("sandbox conformance", function () {
     });
   });
 
+  describe("asset bytes", () => {
+    it("any of 50 random ranges of a 1 MiB body equals the same slice of the whole body", async () => {
+      sb.addDataset("mib", { count: 1, assetSizes: { B04_10m: 1024 * 1024 } });
+      const item = await sb.datasetItem("mib", 0);
+      const href = (item.assets as Record<string, { href: string }>).B04_10m.href;
+      const whole = (await getBytes(href, AUTH)).body;
+      assert.equal(whole.length, 1024 * 1024);
+      let seed = 99;
+      const random = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+      for (let i = 0; i < 50; i++) {
+        const start = Math.floor(random() * whole.length);
+        const end = Math.min(whole.length - 1, start + Math.floor(random() * 200_000));
+        const part = await getBytes(href, { ...AUTH, range: `bytes=${start}-${end}` });
+        assert.equal(part.status, 206);
+        assert.ok(part.body.equals(whole.subarray(start, end + 1)), `bytes=${start}-${end}`);
+      }
+    });
+  });
+
   describe("subscription", () => {
     it("is real Server-Sent Events: headers, retry advice, keep-alive comments, id + data per Item", async () => {
       const reader = await SseReader.open(`${sb.url}/subscription/v1/?package=sentinel-2-l2a-live`, AUTH);
