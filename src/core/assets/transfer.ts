@@ -127,6 +127,7 @@ export async function transferAsset(entry: PlanEntry, options: TransferOptions):
     throw err.message.startsWith("Item ") ? err : fail(err.code, err.message, { cause: error, status: err.status });
   } finally {
     state.hash?.dispose();
+    if (keepPart) await handle.truncate(state.written).catch(() => undefined);
     await handle.close().catch(() => undefined);
     if (!keepPart) await unlink(partPath).catch(() => undefined);
   }
