@@ -298,6 +298,18 @@ describe("datasphere-publish-out node", function () {
     assert.equal(err.length, 0);
   });
 
+  it("without a usable configuration: red status, and each message ends in done(err)", async () => {
+    const flow = flowFor("ws://127.0.0.1:1/publish/v1").map((n: any) => (n.id === "cfg" ? { ...n, publishUrl: "ws://127.0.0.1:1/publish/v1" } : n));
+    await helper.load(NODES(), flow, { cfg: { token: TOKEN } });
+    const { ok, err } = outcomes();
+    const node = helper.getNode("pub1");
+    assert.deepEqual(node.status.lastCall.args[0], { fill: "red", shape: "ring", text: "datasphere-publish-out.status.invalidConfig" });
+    node.receive({ payload: item("nowhere") });
+    await waitFor(() => err.length === 1, "error at the catch node");
+    assert.equal(err[0].error.code, "INVALID_CONFIG");
+    assert.equal(ok.length, 0);
+  });
+
   it("msg.action disconnect / connect; an unknown action is an error", async () => {
     const s = await server();
     await helper.load(NODES(), flowFor(s.url), { cfg: { token: TOKEN } });
