@@ -170,10 +170,11 @@ export = function register(RED: NodeAPI): void {
       }
       if (closing.signal.aborted) return done();
       const errors = outcome.errors;
+      // Per-asset errors ride on the message: on the output (keep-going) and in a Catch node's copy.
+      if (errors.length > 0) msg.errors = errors.map((e) => ({ code: e.code, message: redact(e.message), ...(e.details ?? {}) }));
       if (errors.length === 0 || (!failFast && outcome.files.length > 0)) {
         msg.payload = outcome.item;
         msg.files = outcome.files;
-        if (errors.length > 0) msg.errors = errors.map((e) => ({ code: e.code, message: redact(e.message), ...(e.details ?? {}) }));
         send([msg, null]);
       }
       if (errors.length === 0) {

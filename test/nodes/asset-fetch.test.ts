@@ -160,6 +160,8 @@ describe("datasphere-asset-fetch node", function () {
     await waitFor(() => r.caught.length === 1, "caught error");
     const err = r.caught[0].error;
     assert.match(err.message, new RegExp(`^DatasphereError: Item ${item.id}, asset B02_10m \\(http://127\\.0\\.0\\.1:\\d+/assets/.*\\): checksum mismatch \\(sha3-256`));
+    assert.equal(err.code, "CHECKSUM");
+    assert.deepEqual(r.caught[0].errors.map((e: any) => [e.code, e.itemId, e.key, e.href]), [["CHECKSUM", item.id, "B02_10m", item.assets.B02_10m.href]]);
     assert.ok(!JSON.stringify(r.caught[0]).includes(TOKEN));
     assert.equal(r.msgs.length, 0);
     assert.deepEqual(walk(tmp), []);
@@ -259,6 +261,22 @@ describe("datasphere-asset-fetch node", function () {
     const texts = r2.caught.map((c) => c.error.message).sort();
     assert.match(texts[0], /errors.notJson/);
     assert.match(texts[1], /msg.payload is not a STAC Item/);
+  });
+
+  it("10 partial redeploys leave one user on the config node, no extra listeners, and a working node", async () => {
+    await load({ assets: "B04_10m" });
+    const cfg = helper.getNode("cfg");
+    const listeners = () => cfg.eventNames().reduce((n: number, e: string | symbol) => n + cfg.listenerCount(e), 0);
+    const before = listeners();
+    for (let i = 0; i < 10; i += 1) await helper.setFlows(flow({ assets: "B04_10m", name: `v${i}` }), "nodes", { cfg: { token: TOKEN } });
+    assert.equal(helper.getNode("cfg"), cfg, "the config node was not restarted");
+    assert.equal(cfg.users.size, 1);
+    assert.equal(listeners(), before);
+    const received: any[] = [];
+    helper.getNode("out").on("input", (m: unknown) => received.push(m));
+    helper.getNode("fetch").receive({ payload: await sandboxItem() });
+    await waitFor(() => received.length === 1, "download after redeploys");
+    assert.equal(received[0].files[0].checksum, "verified");
   });
 
   it("close aborts transfers, removes a .part that cannot be resumed and keeps one that can", async () => {
