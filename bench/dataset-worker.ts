@@ -28,6 +28,9 @@ export interface WorkerResult {
   seconds: number;
   idleRssMb: number;
   peakRssMb: number;
+  peakHeapMb?: number;
+  /** Heap used after the pull and a full GC, minus the same before it: what the pull left behind. */
+  retainedHeapMb?: number;
   flowControl?: string;
   error?: string;
 }
@@ -45,10 +48,13 @@ async function settle(): Promise<number> {
   return rssMb();
 }
 
+let peakHeapMb = 0;
+
 function sampler(): { stop(): number } {
   let peak = rssMb();
   const timer = setInterval(() => {
     peak = Math.max(peak, rssMb());
+    peakHeapMb = Math.max(peakHeapMb, process.memoryUsage().heapUsed / 1048576);
   }, 20);
   return {
     stop() {
@@ -79,6 +85,23 @@ async function runRaw(input: WorkerInput): Promise<WorkerResult> {
   void keep;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   return { items, seconds, idleRssMb: idle, peakRssMb: peak.stop() };
+}
+
+/** With DS_BENCH_PROFILE=<dir>, a CPU profile of the pull alone (not the runtime's start). */
+async function startProfiler(): Promise<(() => Promise<void>) | undefined> {
+  const dir = process.env.DS_BENCH_PROFILE;
+  if (!dir) return undefined;
+  const { Session } = require("node:inspector") as typeof import("node:inspector");
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) => new Promise<any>((ok, fail) => session.post(method, params ?? {}, (err, res) => (err ? fail(err) : ok(res))));
+  await post("Profiler.enable");
+  await post("Profiler.start");
+  return async () => {
+    const { profile } = await post("Profiler.stop");
+    writeFileSync(join(dir, `dataset-${Date.now()}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  };
 }
 
 /** The sink and trigger nodes, as a node set Node-RED loads from a nodesDir. They report through globalThis. */
@@ -157,7 +180,9 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
   while (!bench.trigger && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   if (!bench.trigger) throw new Error("the bench flow did not start");
   const idle = await settle();
+  const idleHeap = process.memoryUsage().heapUsed / 1048576;
   const peak = sampler();
+  const profiler = await startProfiler();
   const started = process.hrtime.bigint();
   const completion = new Promise<any>((resolve) => (bench.finished = resolve));
   const url = `${input.apiUrl}/api/dataset/v1/${encodeURIComponent(input.package)}/stream/?${input.query}`;
@@ -165,7 +190,10 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
   const done = await completion;
   while (bench.count < done.payload.items) await new Promise((r) => setTimeout(r, 5));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await profiler?.();
   const peakRss = peak.stop();
+  await settle();
+  const retainedHeapMb = process.memoryUsage().heapUsed / 1048576 - idleHeap;
   await RED.stop();
   rmSync(userDir, { recursive: true, force: true });
   return {
@@ -173,6 +201,8 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
     seconds,
     idleRssMb: idle,
     peakRssMb: peakRss,
+    peakHeapMb,
+    retainedHeapMb,
     flowControl: done.payload.flowControl,
     error: done.payload.error ? `${done.payload.error.code}: ${done.payload.error.message}` : undefined,
   };

@@ -29,6 +29,8 @@ const BIG = "sentinel-2-l2a-1m";
 const START = Date.parse("2024-01-01T00:00:00Z");
 const STEP = 60_000;
 const REPLAY_DISTINCT = 2000;
+/** The node's default window. */
+const WINDOW = 200;
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -104,14 +106,14 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
   const replay = await startReplayServer(sb);
   try {
     // 1. Throughput: raw baseline vs the node into a fast sink, alternating rounds, replay server.
-    const n = quick ? 20_000 : 200_000;
-    const rounds = quick ? 2 : 3;
+    const n = quick ? 20_000 : 100_000;
+    const rounds = quick ? 2 : 5;
     const raw: WorkerResult[] = [];
     const node: WorkerResult[] = [];
     const replayInput = { apiUrl: replay.url, token: TOKEN, package: `replay-${n}`, query: "order=old" };
     for (let r = 0; r < rounds; r++) {
       raw.push(check(await runWorker({ ...replayInput, variant: "raw" }), n, "raw"));
-      node.push(check(await runWorker({ ...replayInput, variant: "node", sink: "fast", window: 500 }), n, "node fast"));
+      node.push(check(await runWorker({ ...replayInput, variant: "node", sink: "fast", window: WINDOW }), n, "node fast"));
     }
     const rate = (x: WorkerResult) => x.items / x.seconds;
     const rawRates = raw.map(rate);
@@ -120,7 +122,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
     rows.push({ workload, variant: "raw: undici + lines + JSON.parse", value: median(rawRates), unit: "Items/s", min: Math.min(...rawRates), max: Math.max(...rawRates), peakRssMb: Math.max(...raw.map((x) => x.peakRssMb)), note: `${rounds} rounds` });
     rows.push({
       workload,
-      variant: "node -> fast sink (window 500)",
+      variant: `node -> fast sink (window ${WINDOW})`,
       value: median(nodeRates),
       unit: "Items/s",
       min: Math.min(...nodeRates),
@@ -136,22 +138,22 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
       const m = 100_000;
       const sbInput = { apiUrl: sb.url, token: TOKEN, package: BIG, query: firstItems(m) };
       const sbRaw = check(await runWorker({ ...sbInput, variant: "raw" }), m, "sandbox raw");
-      const sbNode = check(await runWorker({ ...sbInput, variant: "node", sink: "fast", window: 500 }), m, "sandbox node");
+      const sbNode = check(await runWorker({ ...sbInput, variant: "node", sink: "fast", window: WINDOW }), m, "sandbox node");
       const w = `stream ${m.toLocaleString("en-US")} Items from the sandbox`;
       rows.push({ workload: w, variant: "raw: undici + lines + JSON.parse", value: rate(sbRaw), unit: "Items/s", peakRssMb: sbRaw.peakRssMb, note: "1 round; the sandbox generating Items is the limit" });
-      rows.push({ workload: w, variant: "node -> fast sink (window 500)", value: rate(sbNode), unit: "Items/s", baseline: "raw", ratio: rate(sbNode) / rate(sbRaw), peakRssMb: sbNode.peakRssMb, note: "1 round" });
+      rows.push({ workload: w, variant: `node -> fast sink (window ${WINDOW})`, value: rate(sbNode), unit: "Items/s", baseline: "raw", ratio: rate(sbNode) / rate(sbRaw), peakRssMb: sbNode.peakRssMb, note: "1 round" });
     }
 
     // 3. Memory: the whole package through the node into a slow sink (clones each message, waits).
     const big = quick ? 20_000 : 1_000_000;
-    const slow = check(await runWorker({ variant: "node", sink: "slow", window: 500, apiUrl: sb.url, token: TOKEN, package: BIG, query: firstItems(big) }), big, "node slow");
+    const slow = check(await runWorker({ variant: "node", sink: "slow", window: WINDOW, apiUrl: sb.url, token: TOKEN, package: BIG, query: firstItems(big) }), big, "node slow");
     rows.push({
       workload: `stream ${big.toLocaleString("en-US")} sandbox Items into a slow sink (clone + wait)`,
-      variant: "node, window 500: peak RSS above idle",
+      variant: `node, window ${WINDOW}: peak RSS above idle`,
       value: slow.peakRssMb - slow.idleRssMb,
       unit: "MB",
       peakRssMb: slow.peakRssMb,
-      note: `goal < 150 MB; idle ${slow.idleRssMb.toFixed(0)} MB; ${Math.round(rate(slow))} Items/s (the sink's pace)`,
+      note: `goal < 150 MB; idle ${slow.idleRssMb.toFixed(0)} MB; peak heap ${slow.peakHeapMb?.toFixed(0)} MB, retained after GC ${slow.retainedHeapMb?.toFixed(1)} MB; ${Math.round(rate(slow))} Items/s (the sink's pace)`,
     });
 
     // 4. Contrast: no effective window (1e9), same slow sink, fewer Items (it grows without bound).
@@ -163,7 +165,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
       value: unbounded.peakRssMb - unbounded.idleRssMb,
       unit: "MB",
       peakRssMb: unbounded.peakRssMb,
-      note: `contrast: what the window prevents; grows with the Item count (${Math.round(rate(unbounded))} Items/s)`,
+      note: `contrast: what the window prevents; grows with the Item count; peak heap ${unbounded.peakHeapMb?.toFixed(0)} MB`,
     });
   } finally {
     await replay.close();

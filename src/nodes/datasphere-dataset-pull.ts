@@ -31,6 +31,7 @@ interface PullDef extends NodeDef {
   busy?: string;
   retries?: number | string;
   idleTimeout?: number | string;
+  stallTimeout?: number | string;
 }
 
 interface Job {
@@ -93,7 +94,7 @@ export = function register(RED: NodeAPI): void {
       order: oneOf<DatasetOrder>(env(def.order), ["new", "old"], "new"),
       arrays: def.output === "array",
       arraySize: positiveInt(env(String(def.arraySize ?? "")), 100),
-      window: positiveInt(env(String(def.window ?? "")), 500),
+      window: positiveInt(env(String(def.window ?? "")), 200),
       releaseOnReceive: def.release === "receive",
       pacing: def.pacing === "next" ? "next" : "auto",
       batch: positiveInt(env(String(def.batch ?? "")), 100),
@@ -103,6 +104,7 @@ export = function register(RED: NodeAPI): void {
         return text !== "" && Number(text) >= 0 ? Math.floor(Number(text)) : 4;
       })(),
       idleTimeoutMs: positiveInt(env(String(def.idleTimeout ?? "")), 60) * 1000,
+      stallMs: positiveInt(env(String(def.stallTimeout ?? "")), 60) * 1000,
     };
     const hooks = (RED as unknown as { hooks?: HookedRuntime }).hooks;
     const hookLabel = `datasphereDatasetPull${node.id.replace(/[^A-Za-z0-9]/g, "")}`;
@@ -232,6 +234,7 @@ export = function register(RED: NodeAPI): void {
       let index = 0;
       let held: Held | undefined;
       let nextStatusAt = 0;
+      let stallWarned = false;
       let sinceYield = 0;
       let lastPage = "";
       let readerEnded = false;
@@ -274,7 +277,14 @@ export = function register(RED: NodeAPI): void {
       const waitToSend = async () => {
         await takeCredit();
         if (useHooks) {
-          if (!window.hasRoom) await window.waitForRoom(signal);
+          while (!window.hasRoom) {
+            if (await window.waitForRoomOrStall(signal, settings.stallMs)) break;
+            // Nothing came back for stallMs: a next node does not report completion (e.g. it threw).
+            // Write off what is in flight rather than stall the pull for ever; say so once.
+            if (!stallWarned) node.warn(RED._(`${TYPE}.warnings.stalled`, { count: window.inFlight, seconds: settings.stallMs / 1000 }));
+            stallWarned = true;
+            tracker.clear();
+          }
         } else if (sinceYield >= settings.window) {
           sinceYield = 0;
           await new Promise((resolve) => setImmediate(resolve));

@@ -60,6 +60,20 @@ const legacySink: NodeModule = (RED) => {
   });
 };
 
+/** A downstream node that throws on its first `throwFirst` messages (the runtime logs it; no done()). */
+const throwingSink: NodeModule = (RED) => {
+  RED.nodes.registerType("throwing-sink", function (this: any, def: any) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    node.received = [] as Msg[];
+    node.on("input", (msg: Msg, _send: unknown, done: () => void) => {
+      node.received.push(msg);
+      if (node.received.length <= Number(def.throwFirst ?? 0)) throw new Error("sink failed");
+      done();
+    });
+  });
+};
+
 const PKG = "sentinel-2-l2a-sample";
 
 function cfg(apiUrl: string) {
@@ -472,5 +486,49 @@ describe("datasphere-dataset-pull node", function () {
       delete process.env.DATASPHERE_API_URL;
       delete process.env.DATASPHERE_PUBLISH_URL;
     }
+  });
+
+  it("from/to: a plain date is passed unchanged (whole UTC days), typed inputs read env, msg and flow", async () => {
+    process.env.DS_PULL_FROM = "2024-01-02";
+    try {
+      const flow = [
+        cfg(sb.url),
+        pullNode({ order: "old", from: "DS_PULL_FROM", fromType: "env", to: "until", toType: "msg" }),
+        { id: "items", type: "helper" },
+        { id: "done", type: "helper" },
+      ];
+      await load([pullWithHooks], flow, sb.token);
+      const run = collect();
+      // The sample has one Item per hour from 2024-01-01T00:00Z: 2024-01-02..2024-01-03 is Items 24..71.
+      const days = await pullOnce(run, { until: "2024-01-03" });
+      assert.equal(days.payload.error, undefined);
+      assert.deepEqual(ids(run.items), await expectedIds(PKG, range(24, 71)));
+      run.items.length = 0;
+      const picker = await pullOnce(run, { until: "2024-01-02T05:00" });
+      assert.equal(picker.payload.error, undefined);
+      assert.deepEqual(ids(run.items), await expectedIds(PKG, range(24, 29)), "a date picker value without zone is UTC");
+      run.items.length = 0;
+      const bad = await pullOnce(run, { until: "next tuesday" });
+      assert.equal(bad.payload.error.code, "BAD_REQUEST");
+      assert.match(bad.payload.error.message, /to: "next tuesday" is not a date/);
+    } finally {
+      delete process.env.DS_PULL_FROM;
+    }
+  });
+
+  it("flow control: a next node that throws instead of calling done() is written off after the stall timeout, with a warning", async () => {
+    const flow = [
+      cfg(sb.url),
+      pullNode({ window: 5, stallTimeout: 1, order: "old", package: "landsat-c2-l2-sample" }, [["sink"], ["done"]]),
+      { id: "sink", type: "throwing-sink", throwFirst: 5 },
+      { id: "done", type: "helper" },
+    ];
+    await load([pullWithHooks, throwingSink], flow, sb.token);
+    const run = collect();
+    const done = await pullOnce(run);
+    assert.equal(done.payload.items, 200);
+    assert.equal(helper.getNode("sink").received.length, 200);
+    const warnings = (helper.getNode("pull").warn as { args: unknown[][] }).args.map((a) => String(a[0]));
+    assert.equal(warnings.filter((w) => w === "datasphere-dataset-pull.warnings.stalled").length, 1, warnings.join("\n"));
   });
 });

@@ -6,7 +6,8 @@ import { abortError } from "../abort";
  */
 export class FlowWindow {
   private count = 0;
-  private waiter?: { resolve: () => void; reject: (e: Error) => void; signal?: AbortSignal; onAbort: () => void };
+  private releases = 0;
+  private waiter?: { resolve: (room: boolean) => void; reject: (e: Error) => void; signal?: AbortSignal; onAbort: () => void; timer?: NodeJS.Timeout };
 
   /** A waiting producer is woken when the count falls to `lowWater` (default: half the size), so it sends in bursts, not one message per release. */
   readonly lowWater: number;
@@ -28,22 +29,48 @@ export class FlowWindow {
   }
 
   release(n = 1): void {
+    this.releases += n;
     this.count = Math.max(0, this.count - n);
     if (this.waiter && this.count <= this.lowWater) this.wake();
   }
 
   /** Resolves when a message may be sent; rejects with ABORTED when the signal fires first. */
   waitForRoom(signal?: AbortSignal): Promise<void> {
-    if (this.hasRoom) return Promise.resolve();
+    return this.waitForRoomOrStall(signal).then(() => undefined);
+  }
+
+  /**
+   * Like waitForRoom, but with `stallMs` it resolves false when nothing at all was released for that
+   * long (a downstream node that never reports completion); true when there is room.
+   */
+  waitForRoomOrStall(signal?: AbortSignal, stallMs?: number): Promise<boolean> {
+    if (this.hasRoom) return Promise.resolve(true);
     if (signal?.aborted) return Promise.reject(abortError("pull"));
     if (this.waiter) throw new Error("FlowWindow: one waiter at a time");
     return new Promise((resolve, reject) => {
       const onAbort = () => {
+        if (this.waiter?.timer) clearTimeout(this.waiter.timer);
         this.waiter = undefined;
         reject(abortError("pull"));
       };
       this.waiter = { resolve, reject, signal, onAbort };
       signal?.addEventListener("abort", onAbort, { once: true });
+      if (stallMs !== undefined) {
+        let seen = this.releases;
+        const check = () => {
+          if (!this.waiter) return;
+          if (this.releases !== seen) {
+            seen = this.releases;
+            this.waiter.timer = setTimeout(check, stallMs);
+            return;
+          }
+          const waiter = this.waiter;
+          this.waiter = undefined;
+          waiter.signal?.removeEventListener("abort", waiter.onAbort);
+          waiter.resolve(false);
+        };
+        this.waiter.timer = setTimeout(check, stallMs);
+      }
     });
   }
 
@@ -56,8 +83,9 @@ export class FlowWindow {
   private wake(): void {
     const waiter = this.waiter!;
     this.waiter = undefined;
+    if (waiter.timer) clearTimeout(waiter.timer);
     waiter.signal?.removeEventListener("abort", waiter.onAbort);
-    waiter.resolve();
+    waiter.resolve(true);
   }
 }
 
