@@ -65,7 +65,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
   // Loaded lazily: the runner requires every bench module, and Node-RED's helper is heavy.
   const { builtNode, configNode, helper, startHelperServer, stopHelperServer, waitFor } = require("../test/helpers/node-red") as typeof import("../test/helpers/node-red");
   const sizes = opts.quick ? [10 * MB] : [10 * MB, 100 * MB, 1024 * MB];
-  const roundsFor = (size: number) => (opts.quick ? 3 : size >= 1024 * MB ? 2 : size >= 100 * MB ? 3 : 5);
+  const roundsFor = (size: number) => (opts.quick ? 3 : size >= 1024 * MB ? 3 : size >= 100 * MB ? 5 : 7);
   const data = block();
   const { url, child } = await startServer();
   const dir = mkdtempSync(join(tmpdir(), "bench-asset-"));

@@ -4,7 +4,7 @@ import { DatasphereError } from "../errors";
 import type { StreamHash } from "./stream-hash";
 
 /** Bytes handed to the thread pool and not yet confirmed, before the sink asks for a pause. */
-const MAX_BYTES_IN_FLIGHT = 8 * 1024 * 1024;
+const MAX_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
 /** Chunks are gathered up to this size for one writev: one thread-pool request per MiB, not per 64 KiB. */
 const GATHER_BYTES = 1024 * 1024;
 /** ...or for at most this long, so a slow stream still reaches the disk (and the progress count) soon. */
