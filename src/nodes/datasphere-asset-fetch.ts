@@ -60,7 +60,7 @@ export = function register(RED: NodeAPI): void {
     const retries = retriesText !== "" && Number(retriesText) >= 0 ? Math.floor(Number(retriesText)) : 5;
     const failFast = def.failFast === true;
     const progress = def.progress === true;
-    const fsync = def.fsync !== false;
+    const fsync = def.fsync === true;
     const tokenHosts = list(env(def.tokenHosts)).map((h) => (/^https?:\/\//.test(h) ? h : `https://${h}`));
     const layoutProblem = checkLayout(layout);
 

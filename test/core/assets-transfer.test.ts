@@ -117,6 +117,32 @@ describe("core/assets transfer", function () {
     assert.equal(result.resumes, 0);
   });
 
+  it("hashing by reading the file back on a worker gives the same results: cuts with Range, ignored Range, a stale .part, a wrong checksum", async function () {
+    this.timeout(60_000);
+    const data = patternBytes(3 * 1024 * 1024, 21);
+    const readback = { ...noAuth, ...FAST, readbackHashThreshold: 0 };
+    const meta = { "file:size": data.length, "file:checksum": sha256Multihash(data) };
+    const cuts = Array.from({ length: 10 }, (_, i) => Math.floor(((i + 1) * data.length) / 12));
+    for (const [name, served] of [["range", { cuts: [...cuts] }], ["norange", { cuts: [...cuts], ignoreRange: true }]] as Array<[string, { cuts: number[]; ignoreRange?: boolean }]>) {
+      const href = server.set(`/${name}.bin`, { data, ...served });
+      const entry = planItem(item(name, { k: { href, roles: ["data"], ...meta } }), { root }).entries[0];
+      const result = await transferAsset(entry, readback);
+      assert.ok(readFileSync(result.path).equals(data), name);
+      assert.equal(result.checksum, "verified");
+      assert.equal(name === "range" ? result.resumes : result.restarts, 10, name);
+    }
+    const href = server.set("/stale.bin", { data });
+    const entry = planItem(item("stale", { k: { href, roles: ["data"], ...meta } }), { root }).entries[0];
+    mkdirSync(join(root, "col", "stale"), { recursive: true });
+    writeFileSync(`${entry.path}.part`, patternBytes(1_000_000, 77));
+    const stale = await transferAsset(entry, readback);
+    assert.ok(readFileSync(stale.path).equals(data));
+    assert.equal(stale.restarts, 1);
+    const wrong = planItem(item("wrong", { k: { href, roles: ["data"], "file:checksum": sha256Multihash(patternBytes(10, 1)) } }), { root }).entries[0];
+    await assert.rejects(transferAsset(wrong, readback), (e: { code: string }) => e.code === "CHECKSUM");
+    assert.ok(!existsSync(wrong.path) && !existsSync(`${wrong.path}.part`));
+  });
+
   it("a wrong checksum fails with CHECKSUM and leaves no file under the final name (and no .part)", async () => {
     const data = patternBytes(500_000, 9);
     const out = await fetchOne(data, { "file:size": data.length, "file:checksum": sha256Multihash(patternBytes(500_000, 10)) });

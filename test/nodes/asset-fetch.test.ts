@@ -137,7 +137,7 @@ describe("datasphere-asset-fetch node", function () {
 
   it("Items from a dataset package: default selection (role data) with ${ENV} folder and a custom layout", async () => {
     process.env.DS_ASSET_DIR = join(tmp, "env-dir");
-    const r = await load({ directory: "${DS_ASSET_DIR}", layout: "{year}/{id}", naming: "key" });
+    const r = await load({ directory: "${DS_ASSET_DIR}", layout: "{year}/{id}", naming: "key", fsync: true });
     const items = await Promise.all([0, 1, 2].map((i) => sb.datasetItem("sentinel-2-l2a-sample", i)));
     for (const it of items) helper.getNode("fetch").receive({ payload: JSON.stringify(it) });
     await waitFor(() => r.msgs.length === 3 || r.caught.length > 0, "three messages");

@@ -121,7 +121,10 @@ export class HashingFileSink extends Writable {
   private advance(): void {
     const before = this.written;
     while (this.queue.length > 0 && this.queue[0].state === "done") this.written = this.queue.shift()!.end;
-    if (this.written > before) this.onBytes?.(this.written - before);
+    if (this.written > before) {
+      this.hash?.confirmed(this.written);
+      this.onBytes?.(this.written - before);
+    }
     if (this.waiting && (this.submitted - this.written < MAX_BYTES_IN_FLIGHT || this.failure)) {
       const wake = this.waiting;
       this.waiting = undefined;

@@ -27,7 +27,10 @@ export interface TransferOptions {
   maxAttempts?: number;
   backoff?: { initialMs: number; maxMs: number };
   existing?: ExistingPolicy;
+  /** fsync the .part before the rename (default off: skip-if-valid re-verifies size and checksum anyway). */
   fsync?: boolean;
+  /** Files at least this large (or of unknown size) are hashed on a worker thread reading the file back; default 16 MiB, Infinity = never. */
+  readbackHashThreshold?: number;
   onBytes?(n: number): void;
   dispatcher?: Dispatcher;
 }
@@ -45,7 +48,7 @@ export interface TransferResult {
   attempts: number;
 }
 
-const DEFAULTS = { idleTimeoutMs: 30_000, retries: 5, maxAttempts: 100, backoff: { initialMs: 1000, maxMs: 30_000 }, existing: "skip-if-valid" as ExistingPolicy, fsync: true };
+const DEFAULTS = { idleTimeoutMs: 30_000, retries: 5, maxAttempts: 100, backoff: { initialMs: 1000, maxMs: 30_000 }, existing: "skip-if-valid" as ExistingPolicy, fsync: false };
 
 /**
  * Downloads one planned asset: streams to `<path>.part` while hashing, resumes with Range (If-Range
@@ -89,9 +92,10 @@ export async function transferAsset(entry: PlanEntry, options: TransferOptions):
 
   const state = {
     written: resumeEarlier ? earlier!.size : 0,
-    hash: newHash(entry),
+    hash: undefined as StreamHash | undefined,
     hashValid: !resumeEarlier,
     validator: undefined as string | undefined,
+    hashThreshold: opts.readbackHashThreshold,
     rangeSupported: false,
     resumedEarlier: resumeEarlier,
     resumes: 0,
@@ -100,6 +104,8 @@ export async function transferAsset(entry: PlanEntry, options: TransferOptions):
   };
   let keepPart = false;
   try {
+    state.hash = await newHash(entry, partPath, state.hashThreshold);
+    if (state.hash?.followsFile) state.hashValid = true;
     for (let pass = 0; ; pass += 1) {
       await download(entry, opts, handle, state, fail);
       if (entry.size !== undefined && state.written !== entry.size) {
@@ -107,7 +113,7 @@ export async function transferAsset(entry: PlanEntry, options: TransferOptions):
       }
       if (entry.checksum?.kind !== "supported") break;
       if (!state.hashValid) await rehashPrefix(partPath, state, entry, opts.signal);
-      const digest = await state.hash!.digest();
+      const digest = await state.hash!.digest(state.written);
       if (digest === entry.checksum.digestHex) break;
       if (state.resumedEarlier && pass === 0) {
         // The .part of an earlier run may hold another version of the file: one fresh try.
@@ -117,6 +123,7 @@ export async function transferAsset(entry: PlanEntry, options: TransferOptions):
       }
       throw fail("CHECKSUM", `checksum mismatch (${entry.checksum.algorithm}: expected ${entry.checksum.digestHex}, got ${digest})`);
     }
+    await state.hash?.dispose();
     if (opts.fsync) await handle.sync();
     await handle.close();
     await rename(partPath, entry.path);
@@ -126,7 +133,7 @@ export async function transferAsset(entry: PlanEntry, options: TransferOptions):
     keepPart = state.rangeSupported && verifiable && state.written > 0 && (err.code === "ABORTED" || err.code === "NETWORK" || err.code === "TIMEOUT" || err.code === "SERVER" || err.code === "RATE_LIMITED");
     throw err.message.startsWith("Item ") ? err : fail(err.code, err.message, { cause: error, status: err.status });
   } finally {
-    state.hash?.dispose();
+    await state.hash?.dispose();
     if (keepPart) await handle.truncate(state.written).catch(() => undefined);
     await handle.close().catch(() => undefined);
     if (!keepPart) await unlink(partPath).catch(() => undefined);
@@ -134,6 +141,7 @@ export async function transferAsset(entry: PlanEntry, options: TransferOptions):
 }
 
 interface State {
+  hashThreshold?: number;
   written: number;
   hash?: StreamHash;
   hashValid: boolean;
@@ -213,7 +221,7 @@ async function download(entry: PlanEntry, opts: typeof DEFAULTS & TransferOption
         await sink.settled();
         received = sink.written - sink.start;
         state.written = sink.written;
-        if (sink.hashed !== sink.written) state.hashValid = false;
+        if (sink.hashed !== sink.written && !state.hash?.followsFile) state.hashValid = false;
       }
       const err = toDatasphereError(error, "download");
       if (opts.signal?.aborted) throw toDatasphereError(opts.signal.reason ?? error, "download");
@@ -231,29 +239,27 @@ async function download(entry: PlanEntry, opts: typeof DEFAULTS & TransferOption
 }
 
 async function restart(handle: FileHandle, state: State, entry: PlanEntry): Promise<void> {
+  await state.hash?.dispose();
+  state.hash = undefined;
   await handle.truncate(0);
   state.written = 0;
-  state.hash = newHash(entry, state.hash);
+  state.hash = await newHash(entry, `${entry.path}.part`, state.hashThreshold);
   state.hashValid = true;
   state.validator = undefined;
   state.restarts += 1;
 }
 
-function newHash(entry: PlanEntry, previous?: StreamHash): StreamHash | undefined {
-  previous?.dispose();
-  return entry.checksum?.kind === "supported" ? createStreamHash(entry.checksum.nodeAlgorithm) : undefined;
+async function newHash(entry: PlanEntry, partPath: string, threshold: number | undefined, previous?: StreamHash): Promise<StreamHash | undefined> {
+  await previous?.dispose();
+  return entry.checksum?.kind === "supported" ? createStreamHash(entry.checksum.nodeAlgorithm, partPath, entry.size, threshold) : undefined;
 }
 
-/** Feeds the bytes already in the .part through a fresh hash (hash state cannot be persisted). */
+/** Feeds the bytes already in the .part through a fresh inline hash (hash state cannot be persisted). */
 async function rehashPrefix(partPath: string, state: State, entry: PlanEntry, signal?: AbortSignal): Promise<void> {
-  const hash = newHash(entry, state.hash);
-  if (hash && state.written > 0) {
+  const hash = await newHash(entry, partPath, state.hashThreshold, state.hash);
+  if (hash && !hash.followsFile && state.written > 0) {
     await pipeline(createReadStream(partPath, { start: 0, end: state.written - 1, highWaterMark: 1 << 20 }), async function (source: AsyncIterable<Buffer>) {
-      for await (const chunk of source) {
-        hash.update(chunk);
-        const busy = hash.ready();
-        if (busy) await busy;
-      }
+      for await (const chunk of source) hash.update(chunk);
     }, { signal });
   }
   state.hash = hash;
