@@ -190,11 +190,13 @@ export = function register(RED: NodeAPI): void {
           credits -= 1;
         },
       };
-      entry.finished = runPull(job, controller.signal, pacing, () => entry.stopped).finally(() => {
-        current = undefined;
-        const next = queue.shift();
-        if (next && !closing) start(next);
-      });
+      entry.finished = runPull(job, controller.signal, pacing, () => entry.stopped)
+        .catch((error) => node.error(redact(String((error as Error)?.message ?? error))))
+        .finally(() => {
+          current = undefined;
+          const next = queue.shift();
+          if (next && !closing) start(next);
+        });
     }
 
     async function resolveSpec(msg: NodeMessage): Promise<PullSpec> {
