@@ -75,7 +75,7 @@ export function toDatasphereError(error: unknown, what: string): DatasphereError
   const name = err?.name ?? "";
   if (name === "AbortError" || code === "ABORT_ERR") return new DatasphereError("ABORTED", `${what}: aborted`, { cause: error });
   if (/TIMEOUT/i.test(code) || name === "TimeoutError") return new DatasphereError("TIMEOUT", `${what}: timed out (${code || name})`, { cause: error });
-  if (["ENOSPC", "EACCES", "EPERM", "EROFS", "EISDIR", "ENOTDIR", "EEXIST", "EMFILE", "ENFILE"].includes(code)) {
+  if (["ENOSPC", "EDQUOT", "EFBIG", "EIO", "EACCES", "EPERM", "EROFS", "EISDIR", "ENOTDIR", "EEXIST", "EMFILE", "ENFILE"].includes(code)) {
     return new DatasphereError("IO", `${what}: ${code} ${err?.message ?? ""}`.trim(), { cause: error });
   }
   const detail = code || err?.message || String(error);
