@@ -531,4 +531,23 @@ describe("datasphere-dataset-pull node", function () {
     const warnings = (helper.getNode("pull").warn as { args: unknown[][] }).args.map((a) => String(a[0]));
     assert.equal(warnings.filter((w) => w === "datasphere-dataset-pull.warnings.stalled").length, 1, warnings.join("\n"));
   });
+
+  it("a paused read is not an idle timeout: pacing waits longer than idleTimeout without failing", async () => {
+    const flow = [cfg(sb.url), pullNode({ pacing: "next", batch: 50, idleTimeout: 1, order: "old", package: "sentinel-2-l2a-1m" }), { id: "items", type: "helper" }, { id: "done", type: "helper" }];
+    await load([pullWithHooks], flow, sb.token);
+    const run = collect();
+    const pull = helper.getNode("pull");
+    pull.receive({});
+    await waitFor(() => run.items.length === 50, "first batch");
+    await new Promise((r) => setTimeout(r, 2500));
+    pull.receive({ action: "next" });
+    await waitFor(() => run.items.length === 100, "second batch after a pause of 2.5 idle timeouts");
+    pull.receive({ action: "stop" });
+    await waitFor(() => run.completions.length === 1, "completion");
+    const summary = run.completions[0].payload;
+    assert.equal(summary.error, undefined, JSON.stringify(summary.error));
+    assert.equal(summary.stopped, true);
+    assert.equal(summary.items, 101, "the held-back Item closes the sequence");
+    assert.deepEqual(ids(run.items), await expectedIds("sentinel-2-l2a-1m", range(0, 100)));
+  });
 });
