@@ -335,6 +335,11 @@ describe("datasphere-dataset-pull node", function () {
     assert.equal(sink.received.length, 500);
     assert.ok(sink.maxHeld <= 20 && sink.maxHeld >= 2, `held at most the window: ${sink.maxHeld}`);
     assert.deepEqual(sink.received.map((m: Msg) => m.payload.id), await expectedIds(PKG, range(0, 499)));
+    const statuses = (helper.getNode("pull").status as { args: unknown[][] }).args.map((a) => (a[0] as { text?: string }).text);
+    const pulling = statuses.filter((t) => t === "datasphere-dataset-pull.status.pulling").length;
+    assert.ok(pulling >= 1 && pulling <= Math.ceil(done.payload.durationMs / 1000) + 1, `status at most once a second: ${pulling} in ${done.payload.durationMs} ms`);
+    assert.equal(statuses[statuses.length - 1], "datasphere-dataset-pull.status.done");
+    assert.ok(!JSON.stringify(done).includes(sb.token), "no token in the completion message");
   });
 
   it("flow control: nodes that never call done() and a join longer than the window do not stall the pull", async () => {
