@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { Agent } from "undici";
 import { Subscription, type MalformedEvent, type SubscriptionOptions, type SubscriptionStateChange } from "../../src/core/subscription";
-import { itemKey } from "../../src/core/subscription/dedup";
+import { itemKey, RecentSet } from "../../src/core/subscription/dedup";
 import { waitFor } from "../helpers/node-red";
 import { makeItems, seeded, startSseTestServer, type SseTestServer } from "../helpers/sse-test-server";
 
@@ -236,5 +236,17 @@ describe("core/subscription reader", function () {
     await c.sub.close();
     await waitFor(() => live.open === 0, "server-side stream closed");
     assert.equal(c.states.at(-1)?.state, "closed");
+  });
+});
+
+describe("core/subscription de-dup memory", () => {
+  it("is bounded: the oldest keys leave first", () => {
+    const set = new RecentSet(3);
+    for (const k of ["a", "b", "c", "a", "d"]) set.add(k);
+    assert.equal(set.size, 3);
+    assert.deepEqual(["a", "b", "c", "d"].map((k) => set.has(k)), [false, true, true, true]);
+    for (let i = 0; i < 10_000; i++) set.add(`k${i}`);
+    assert.equal(set.size, 3);
+    assert.ok(set.has("k9999") && !set.has("k9996"));
   });
 });

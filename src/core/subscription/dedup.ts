@@ -1,6 +1,8 @@
 /** A bounded set of recently seen keys: the oldest key leaves when the set is full. */
 export class RecentSet {
   private readonly keys = new Set<string>();
+  private readonly ring: string[] = [];
+  private next = 0;
   constructor(private readonly capacity: number) {}
 
   get size(): number {
@@ -13,8 +15,13 @@ export class RecentSet {
 
   add(key: string): void {
     if (this.keys.has(key)) return;
+    if (this.ring.length < this.capacity) this.ring.push(key);
+    else {
+      this.keys.delete(this.ring[this.next]);
+      this.ring[this.next] = key;
+      this.next = (this.next + 1) % this.capacity;
+    }
     this.keys.add(key);
-    if (this.keys.size > this.capacity) this.keys.delete(this.keys.values().next().value as string);
   }
 }
 

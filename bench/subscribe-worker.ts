@@ -1,0 +1,245 @@
+// One measurement of bench/subscribe.ts, in its own process (so its RSS is its own):
+//   json:        JSON.parse alone on the same data strings (the CPU floor; strings read first, untimed)
+//   raw:         undici.request + our SseParser + JSON.parse, no Node-RED (the raw baseline)
+//   eventsource: the `eventsource` npm package (v4) + JSON.parse; skipped when it cannot be required
+//   undici-es:   undici's EventSource + JSON.parse
+//   node:        a real Node-RED runtime (RED.init/RED.start) running datasphere-subscribe-in into a sink node
+// Input: one JSON argument. Output: one JSON line on stdout.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { request } from "undici";
+import { SseParser } from "../src/core/sse";
+import { repoRoot } from "../test/helpers/paths";
+
+export type Variant = "json" | "raw" | "eventsource" | "undici-es" | "node";
+
+export interface WorkerInput {
+  variant: Variant;
+  /** Subscription URL that serves `count` events, then ends. */
+  url: string;
+  apiUrl: string;
+  pkg: string;
+  token: string;
+  count: number;
+}
+
+export interface WorkerResult {
+  items: number;
+  seconds: number;
+  peakRssMb: number;
+  skipped?: string;
+}
+
+function rssMb(): number {
+  return process.memoryUsage.rss() / 1048576;
+}
+
+function sampler(): { stop(): number } {
+  let peak = rssMb();
+  const timer = setInterval(() => (peak = Math.max(peak, rssMb())), 20);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(peak, rssMb());
+    },
+  };
+}
+
+async function settle(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  for (let i = 0; i < 2; i++) {
+    gc?.();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const headers = (input: WorkerInput) => ({ authorization: `Token ${input.token}`, accept: "text/event-stream" });
+
+/** Reads the stream with undici + SseParser; `onData` gets each event's data. */
+async function readStream(input: WorkerInput, onData: (data: string) => void): Promise<void> {
+  const response = await request(input.url, { headers: headers(input), bodyTimeout: 0 });
+  const parser = new SseParser();
+  for await (const chunk of response.body) for (const event of parser.push(chunk as Buffer)) onData(event.data);
+}
+
+async function runJson(input: WorkerInput): Promise<WorkerResult> {
+  // The server repeats `distinct` Items; keeping one copy of each keeps the RSS of this variant sane.
+  const strings: string[] = [];
+  const seen = new Set<string>();
+  let received = 0;
+  await readStream(input, (d) => {
+    received++;
+    if (!seen.has(d)) {
+      seen.add(d);
+      strings.push(d);
+    }
+  });
+  seen.clear();
+  await settle();
+  const peak = sampler();
+  const started = process.hrtime.bigint();
+  let keep: unknown;
+  for (let i = 0; i < received; i++) keep = JSON.parse(strings[i % strings.length]);
+  void keep;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { items: received, seconds, peakRssMb: peak.stop() };
+}
+
+async function runRaw(input: WorkerInput): Promise<WorkerResult> {
+  await settle();
+  const peak = sampler();
+  const started = process.hrtime.bigint();
+  let items = 0;
+  let keep: unknown;
+  await readStream(input, (d) => {
+    keep = JSON.parse(d);
+    items++;
+  });
+  void keep;
+  return { items, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssMb: peak.stop() };
+}
+
+interface EventSourceLike {
+  onmessage: ((event: { data: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+  close(): void;
+}
+type EventSourceCtor = new (url: string, init?: Record<string, unknown>) => EventSourceLike;
+
+async function runEventSource(input: WorkerInput, Ctor: EventSourceCtor, init: Record<string, unknown>): Promise<WorkerResult> {
+  await settle();
+  const peak = sampler();
+  const started = process.hrtime.bigint();
+  let items = 0;
+  let keep: unknown;
+  await new Promise<void>((resolve, reject) => {
+    const es = new Ctor(input.url, init);
+    const timer = setTimeout(() => {
+      es.close();
+      reject(new Error(`timed out after ${items} Items`));
+    }, 10 * 60_000);
+    es.onmessage = (event) => {
+      keep = JSON.parse(event.data);
+      if (++items === input.count) {
+        clearTimeout(timer);
+        es.close();
+        resolve();
+      }
+    };
+  });
+  void keep;
+  return { items, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssMb: peak.stop() };
+}
+
+async function runEventsourcePackage(input: WorkerInput): Promise<WorkerResult> {
+  let mod: { EventSource?: EventSourceCtor };
+  try {
+    mod = require("eventsource");
+  } catch (error) {
+    return { items: 0, seconds: 0, peakRssMb: 0, skipped: `eventsource not installed (${(error as Error).message.split("\n")[0]})` };
+  }
+  if (!mod.EventSource) return { items: 0, seconds: 0, peakRssMb: 0, skipped: "eventsource: no EventSource export (need v3+)" };
+  const token = input.token;
+  // v3/v4: headers go through a custom fetch.
+  const fetchWithAuth = (url: string | URL, init: RequestInit = {}) =>
+    fetch(url, { ...init, headers: { ...(init.headers as Record<string, string>), authorization: `Token ${token}` } });
+  return runEventSource(input, mod.EventSource, { fetch: fetchWithAuth });
+}
+
+async function runUndiciEventSource(input: WorkerInput): Promise<WorkerResult> {
+  // undici's EventSource takes a dispatcher; the auth header goes in through a dispatcher interceptor.
+  const undici = require("undici") as { EventSource: EventSourceCtor; Agent: new () => { compose(i: unknown): unknown } };
+  const dispatcher = new undici.Agent().compose((dispatch: any) => (opts: any, handler: any) => {
+    const h = Array.isArray(opts.headers) ? opts.headers : Object.entries(opts.headers ?? {}).flat();
+    return dispatch({ ...opts, headers: [...h, "authorization", `Token ${input.token}`] }, handler);
+  });
+  return runEventSource(input, undici.EventSource, { dispatcher });
+}
+
+/** Sink and trigger nodes for the embedded runtime; they report through globalThis. */
+const BENCH_NODES_JS = `
+module.exports = function (RED) {
+  const bench = globalThis.__subscribeBench;
+  RED.nodes.registerType("bench-sub-trigger", function (def) {
+    RED.nodes.createNode(this, def);
+    bench.trigger = (msg) => this.send(msg);
+  });
+  RED.nodes.registerType("bench-sub-sink", function (def) {
+    RED.nodes.createNode(this, def);
+    this.on("input", (msg, send, done) => { bench.count++; if (bench.count === bench.target) bench.finished(); done(); });
+  });
+};
+`;
+
+async function runNode(input: WorkerInput): Promise<WorkerResult> {
+  const bench = { count: 0, target: input.count, trigger: undefined as undefined | ((msg: unknown) => void), finished: () => {} };
+  (globalThis as Record<string, unknown>).__subscribeBench = bench;
+  const userDir = mkdtempSync(join(tmpdir(), "ds-sub-bench-"));
+  const benchNodes = join(userDir, "bench-nodes");
+  mkdirSync(benchNodes);
+  writeFileSync(join(benchNodes, "bench-sub-nodes.js"), BENCH_NODES_JS);
+  writeFileSync(
+    join(benchNodes, "bench-sub-nodes.html"),
+    ["bench-sub-trigger", "bench-sub-sink"].map((t) => `<script type="text/javascript">RED.nodes.registerType('${t}',{category:'function',defaults:{},inputs:1,outputs:1});</script>`).join("\n"),
+  );
+  const flows = [
+    { id: "tab", type: "tab", label: "bench" },
+    { id: "cfg", type: "datasphere-config", apiUrl: input.apiUrl, publishUrl: "ws://127.0.0.1:1/publish/v1/", authMode: "header" },
+    { id: "trigger", type: "bench-sub-trigger", z: "tab", wires: [["sub"]] },
+    { id: "sub", type: "datasphere-subscribe-in", z: "tab", server: "cfg", package: input.pkg, autoConnect: false, output: "object", stacCheck: "off", wires: [["sink"]] },
+    { id: "sink", type: "bench-sub-sink", z: "tab", wires: [] },
+  ];
+  writeFileSync(join(userDir, "flows.json"), JSON.stringify(flows));
+  writeFileSync(join(userDir, "flows_cred.json"), JSON.stringify({ cfg: { token: input.token } }));
+  const RED = require(process.env.NODE_RED_PATH ? resolve(process.env.NODE_RED_PATH) : require.resolve("node-red"));
+  RED.init(createServer(), {
+    userDir,
+    flowFile: "flows.json",
+    credentialSecret: false,
+    nodesDir: [benchNodes, join(repoRoot, "nodes")],
+    httpAdminRoot: false,
+    httpNodeRoot: false,
+    editorTheme: { tours: false, projects: { enabled: false } },
+    telemetry: { enabled: false, updateNotification: false },
+    logging: { console: { level: "error", metrics: false, audit: false } },
+  });
+  await RED.start();
+  const deadline = Date.now() + 60_000;
+  while (!bench.trigger && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  if (!bench.trigger) throw new Error("the bench flow did not start");
+  await settle();
+  const peak = sampler();
+  const finished = new Promise<void>((r) => (bench.finished = r));
+  const started = process.hrtime.bigint();
+  bench.trigger({ action: "connect" });
+  await finished;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const peakRssMb = peak.stop();
+  await RED.stop();
+  rmSync(userDir, { recursive: true, force: true });
+  return { items: bench.count, seconds, peakRssMb };
+}
+
+const RUNNERS: Record<Variant, (input: WorkerInput) => Promise<WorkerResult>> = {
+  json: runJson,
+  raw: runRaw,
+  eventsource: runEventsourcePackage,
+  "undici-es": runUndiciEventSource,
+  node: runNode,
+};
+
+if (require.main === module) {
+  const input = JSON.parse(process.argv[2]) as WorkerInput;
+  RUNNERS[input.variant](input).then(
+    (result) => {
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+      process.exit(0);
+    },
+    (error) => {
+      process.stderr.write(`${(error as Error).stack ?? error}\n`);
+      process.exit(1);
+    },
+  );
+}

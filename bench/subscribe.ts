@@ -1,0 +1,195 @@
+// Subscribe: Items/s through datasphere-subscribe-in into a downstream node in a real Node-RED
+// runtime, next to (same run, alternating rounds) JSON.parse alone on the same strings (the CPU
+// floor), the raw baseline (undici + our SSE parser + JSON.parse), the `eventsource` package and
+// undici's EventSource.
+//   node build/bench/subscribe.js [--quick]
+// Each measurement runs in its own process (bench/subscribe-worker.ts). The SSE server runs here and
+// serves sandbox Items (3-12 KB, recorded once) from memory, so it is never the bottleneck.
+import { fork } from "node:child_process";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { request } from "undici";
+import { startSandbox } from "../src/sandbox";
+import type { Variant, WorkerInput, WorkerResult } from "./subscribe-worker";
+
+interface BenchRow {
+  workload: string;
+  variant: string;
+  value: number;
+  unit: string;
+  baseline?: string;
+  ratio?: number;
+  peakRssMb?: number;
+  min?: number;
+  max?: number;
+  note?: string;
+}
+
+const TOKEN = "sandbox-token";
+const DISTINCT = 1000;
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Sandbox Items resized to 3-12 KB (assets removed to shrink, a padding property to grow). */
+export async function recordItems(): Promise<string[]> {
+  const sb = await startSandbox({ port: 0, token: TOKEN, seed: 1, rate: 0, heartbeatMs: 0, keepAliveMs: 0 });
+  try {
+    const to = new Date(Date.parse("2024-01-01T00:00:00Z") + (DISTINCT - 1) * 60_000).toISOString();
+    const response = await request(`${sb.url}/api/dataset/v1/sentinel-2-l2a-1m/stream/?order=old&to=${encodeURIComponent(to)}`, { headers: { authorization: `Token ${TOKEN}` } });
+    const lines = (await response.body.text()).split("\n").filter((l) => l.length > 0);
+    return lines.map((line, i) => {
+      const target = 3000 + ((i * 7919) % 9000);
+      const item = JSON.parse(line) as { assets: Record<string, unknown>; properties: Record<string, unknown> };
+      for (const key of Object.keys(item.assets)) {
+        if (JSON.stringify(item).length <= target) break;
+        delete item.assets[key];
+      }
+      const length = JSON.stringify(item).length;
+      if (length + 16 < target) item.properties["bench:pad"] = "x".repeat(target - length - 16);
+      return JSON.stringify(item);
+    });
+  } finally {
+    await sb.close();
+  }
+}
+
+/** `/subscription/v1/?package=replay-<n>`: n SSE events (ids 1..n) in 64 KiB writes, then the end. */
+export async function startReplayServer(items: string[]): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    const count = Number(/^replay-(\d+)$/.exec(url.searchParams.get("package") ?? "")?.[1] ?? 0);
+    if (req.headers.authorization !== `Token ${TOKEN}`) {
+      res.writeHead(401).end();
+      return;
+    }
+    res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });
+    let batch = "";
+    for (let i = 0; i < count; i++) {
+      batch += `id: ${i + 1}\ndata: ${items[i % items.length]}\n\n`;
+      if (batch.length >= 65_536 || i === count - 1) {
+        const ok = res.write(batch);
+        batch = "";
+        if (!ok) await new Promise((r) => res.once("drain", r));
+        if (res.destroyed) return;
+      }
+    }
+    res.end();
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+function runWorker(input: WorkerInput): Promise<WorkerResult> {
+  return new Promise((resolve, reject) => {
+    const child = fork(join(__dirname, "subscribe-worker.js"), [JSON.stringify(input)], { execArgv: ["--expose-gc"], stdio: ["ignore", "pipe", "inherit", "ipc"] });
+    let out = "";
+    child.stdout!.on("data", (d) => (out += d));
+    const timer = setTimeout(() => child.kill(), 10 * 60_000);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      const line = out.trim().split("\n").pop() ?? "";
+      if (code !== 0 || !line) return reject(new Error(`bench worker ${input.variant} exited with ${code}`));
+      resolve(JSON.parse(line) as WorkerResult);
+    });
+  });
+}
+
+const LABELS: Record<Variant, string> = {
+  json: "JSON.parse alone on the same strings (CPU floor)",
+  raw: "raw: undici + our SSE parser + JSON.parse",
+  eventsource: "eventsource package + JSON.parse",
+  "undici-es": "undici EventSource + JSON.parse",
+  node: "node: subscribe-in -> downstream node (Node-RED)",
+};
+
+export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
+  const quick = opts.quick;
+  const items = await recordItems();
+  const avgKb = items.reduce((n, s) => n + s.length, 0) / items.length / 1024;
+  const server = await startReplayServer(items);
+  const count = quick ? 10_000 : 100_000;
+  const rounds = quick ? 1 : 5;
+  const variants: Variant[] = ["json", "raw", "node", "eventsource", "undici-es"];
+  const results = new Map<Variant, WorkerResult[]>(variants.map((v) => [v, []]));
+  const skipped = new Map<Variant, string>();
+  try {
+    const pkg = `replay-${count}`;
+    const input = { url: `${server.url}/subscription/v1/?package=${pkg}`, apiUrl: server.url, pkg, token: TOKEN, count };
+    for (let r = 0; r < rounds; r++) {
+      for (const variant of variants) {
+        if (skipped.has(variant)) continue;
+        const result = await runWorker({ ...input, variant });
+        if (result.skipped) {
+          skipped.set(variant, result.skipped);
+          continue;
+        }
+        if (result.items !== count) throw new Error(`${variant}: ${result.items} Items, expected ${count}`);
+        results.get(variant)!.push(result);
+      }
+    }
+  } finally {
+    await server.close();
+  }
+  const workload = `subscribe ${count.toLocaleString("en-US")} Items (${DISTINCT} sandbox Items, 3-12 KB, avg ${avgKb.toFixed(1)} KB)`;
+  const rate = (x: WorkerResult) => x.items / x.seconds;
+  const medians = new Map<Variant, number>();
+  for (const v of variants) if (results.get(v)!.length) medians.set(v, median(results.get(v)!.map(rate)));
+  const rows: BenchRow[] = [];
+  for (const v of variants) {
+    const list = results.get(v)!;
+    if (list.length === 0) {
+      rows.push({ workload, variant: LABELS[v], value: NaN, unit: "Items/s", note: `skipped: ${skipped.get(v)}` });
+      continue;
+    }
+    const rates = list.map(rate);
+    const row: BenchRow = {
+      workload,
+      variant: LABELS[v],
+      value: medians.get(v)!,
+      unit: "Items/s",
+      min: Math.min(...rates),
+      max: Math.max(...rates),
+      peakRssMb: Math.max(...list.map((x) => x.peakRssMb)),
+      note: `${list.length} rounds`,
+    };
+    if (v !== "json" && medians.has("json")) {
+      row.baseline = "JSON.parse alone";
+      row.ratio = medians.get(v)! / medians.get("json")!;
+    }
+    if (v === "node") {
+      const es = medians.get("eventsource");
+      const raw = medians.get("raw");
+      row.note += `; goal >= 0.80 of JSON.parse alone${raw ? `; ${(medians.get(v)! / raw).toFixed(2)} x raw` : ""}${es ? `; ${(medians.get(v)! / es).toFixed(2)} x eventsource (goal >= 1.5)` : ""}`;
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+
+if (require.main === module) {
+  const quick = process.argv.includes("--quick");
+  run({ quick }).then(
+    (rows) => {
+      const fmt = (v?: number) => (v === undefined || Number.isNaN(v) ? "-" : v.toLocaleString("en-US", { maximumFractionDigits: v < 100 ? 2 : 0 }));
+      for (const r of rows) {
+        console.log(`${r.workload} | ${r.variant} | ${fmt(r.value)} ${r.unit}${r.min !== undefined ? ` (${fmt(r.min)}-${fmt(r.max)})` : ""}${r.ratio !== undefined ? ` | ratio ${r.ratio.toFixed(2)} vs ${r.baseline}` : ""} | peak RSS ${fmt(r.peakRssMb)} MB | ${r.note ?? ""}`);
+      }
+    },
+    (error) => {
+      console.error(error);
+      process.exitCode = 1;
+    },
+  );
+}
