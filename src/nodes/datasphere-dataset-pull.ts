@@ -228,10 +228,10 @@ export = function register(RED: NodeAPI): void {
       const useHooks = !!hooks && typeof hooks.add === "function";
       const window = new FlowWindow(settings.window);
       const tracker = new DeliveryTracker(window);
-      const targets = new Set<string>(node.wires?.[0] ?? []);
       const summary: Summary = { package: "", mode: undefined, items: 0, messages: 0, pages: 0, malformed: 0, durationMs: 0, cursor: null, stopped: false, flowControl: useHooks ? "hooks" : "yield" };
       let plan: PullPlan | undefined;
-      let hooked = false;
+      let hookIds: string[] = [];
+      let deliveriesPerMessage = 0;
       let failure: DatasphereError | undefined;
       let index = 0;
       let held: Held | undefined;
@@ -255,7 +255,7 @@ export = function register(RED: NodeAPI): void {
         const msgid = `${pullId}-${index}`;
         index += 1;
         const out: NodeMessage = { _msgid: msgid, payload: message.payload, topic: summary.package, parts };
-        if (useHooks) tracker.sent(msgid);
+        if (useHooks) tracker.sent(msgid, deliveriesPerMessage);
         job.send([out, null]);
         if (useHooks) tracker.settleUndelivered(msgid);
         if (message.marks) {
@@ -330,8 +330,9 @@ export = function register(RED: NodeAPI): void {
         summary.package = plan.package;
         summary.mode = plan.mode;
         if (useHooks) {
-          registerHooks(tracker, targets);
-          hooked = true;
+          const registered = registerHooks(tracker);
+          hookIds = registered.ids;
+          deliveriesPerMessage = registered.deliveries ?? 0;
         }
         const options = {
           auth: config.auth,
@@ -399,7 +400,7 @@ export = function register(RED: NodeAPI): void {
         }
       }
       if (readerEnded && !failure) plan?.tracker.complete();
-      if (hooked) unregisterHooks();
+      for (const id of hookIds) hooks!.remove(id);
       tracker.clear();
       summary.durationMs = Date.now() - started;
       summary.cursor = plan?.tracker.cursor() ?? null;
@@ -423,34 +424,46 @@ export = function register(RED: NodeAPI): void {
     /**
      * Message hooks see every delivery in the runtime. A message we sent on output 1 stays in the
      * window until each delivery of it is completed (`onComplete`) by the node it went to, or, for
-     * nodes that never call done() or hold it for a whole sequence (join, batch, sort), received.
+     * nodes that never call done() or hold it for a whole sequence (join, batch, sort), received
+     * (`postReceive`). When every wired node is known, the number of deliveries per message is known
+     * up front; otherwise `postDeliver` counts them. Only the hooks needed are added.
      */
-    function registerHooks(tracker: DeliveryTracker, targets: Set<string>): void {
-      const releasesOnReceive = (dest: { id: string; node?: Node & { _expectedDoneCount?: number } } | undefined): boolean => {
-        if (settings.releaseOnReceive) return true;
-        const target = dest?.node;
-        if (!target) return true;
-        return SEQUENCE_HOLDERS.has(target.type) || target._expectedDoneCount === 0;
+    function registerHooks(tracker: DeliveryTracker): { deliveries?: number; ids: string[] } {
+      const wired = node.wires?.[0] ?? [];
+      const onReceipt = new Set<string>();
+      const onCompletion = new Set<string>();
+      let allKnown = true;
+      for (const id of wired) {
+        const target = RED.nodes.getNode(id) as (Node & { _expectedDoneCount?: number }) | null;
+        if (!target) allKnown = false;
+        if (!target || settings.releaseOnReceive || SEQUENCE_HOLDERS.has(target.type) || target._expectedDoneCount === 0) onReceipt.add(id);
+        else onCompletion.add(id);
+      }
+      const ids: string[] = [];
+      const add = (hook: string, fn: (event: any) => void) => {
+        hooks!.add(`${hook}.${hookLabel}`, fn);
+        ids.push(`${hook}.${hookLabel}`);
       };
-      hooks!.add(`postDeliver.${hookLabel}`, (event: MessageHookEvent & { source?: { id: string; port?: number } }) => {
-        if (event.source?.id !== node.id || event.source.port !== 0) return;
-        const id = event.msg?._msgid;
-        if (tracker.isTracked(id)) tracker.delivered(id as string);
-      });
-      hooks!.add(`postReceive.${hookLabel}`, (event: MessageHookEvent) => {
-        const id = event.msg?._msgid;
-        if (!tracker.isTracked(id) || !event.destination || !targets.has(event.destination.id)) return;
-        if (releasesOnReceive(event.destination as { id: string; node?: Node })) tracker.finished(id as string);
-      });
-      hooks!.add(`onComplete.${hookLabel}`, (event: { msg?: NodeMessage; node?: { id: string; node?: Node } }) => {
-        const id = event.msg?._msgid;
-        if (!tracker.isTracked(id) || !event.node || !targets.has(event.node.id)) return;
-        if (!releasesOnReceive(event.node as { id: string; node?: Node })) tracker.finished(id as string);
-      });
-    }
-
-    function unregisterHooks(): void {
-      for (const hook of ["postDeliver", "postReceive", "onComplete"]) hooks!.remove(`${hook}.${hookLabel}`);
+      if (!allKnown) {
+        add("postDeliver", (event: MessageHookEvent & { source?: { id: string; port?: number } }) => {
+          if (event.source?.id !== node.id || event.source.port !== 0) return;
+          const id = event.msg?._msgid;
+          if (tracker.isTracked(id)) tracker.delivered(id as string);
+        });
+      }
+      if (onReceipt.size > 0) {
+        add("postReceive", (event: MessageHookEvent) => {
+          const id = event.msg?._msgid;
+          if (event.destination && onReceipt.has(event.destination.id) && tracker.isTracked(id)) tracker.finished(id as string);
+        });
+      }
+      if (onCompletion.size > 0) {
+        add("onComplete", (event: { msg?: NodeMessage; node?: { id: string } }) => {
+          const id = event.msg?._msgid;
+          if (event.node && onCompletion.has(event.node.id) && tracker.isTracked(id)) tracker.finished(id as string);
+        });
+      }
+      return { deliveries: allKnown ? wired.length : undefined, ids };
     }
 
     node.on("close", (_removed: boolean, done: () => void) => {

@@ -55,4 +55,18 @@ describe("core/dataset flow window", () => {
     tracker.finished("a");
     assert.equal(window.inFlight, 0, "late or unknown completions are ignored");
   });
+
+  it("with the number of deliveries known up front, the message leaves after that many finishes", () => {
+    const window = new FlowWindow(10);
+    const tracker = new DeliveryTracker(window);
+    tracker.sent("m", 2);
+    tracker.settleUndelivered("m");
+    assert.equal(window.inFlight, 1, "known deliveries are not settled as undelivered");
+    tracker.finished("m");
+    tracker.finished("m");
+    assert.equal(window.inFlight, 0);
+    tracker.sent("x", 0);
+    tracker.settleUndelivered("x");
+    assert.equal(window.inFlight, 0, "no wire: leaves at once");
+  });
 });

@@ -555,4 +555,25 @@ describe("datasphere-dataset-pull node", function () {
     assert.equal(summary.items, 101, "the held-back Item closes the sequence");
     assert.deepEqual(ids(run.items), await expectedIds("sentinel-2-l2a-1m", range(0, 100)));
   });
+
+  it("flow control counts deliveries as they happen when a wired node is not running (disabled)", async () => {
+    const flow = [
+      cfg(sb.url),
+      pullNode({ window: 20, order: "old" }, [["sink", "ghost"], ["done"]]),
+      { id: "sink", type: "slow-sink", holdMs: 2 },
+      { id: "ghost", type: "slow-sink", d: true },
+      { id: "done", type: "helper" },
+    ];
+    await load([pullWithHooks, slowSink], flow, sb.token);
+    const run = collect();
+    const pull = helper.getNode("pull");
+    pull.receive({});
+    await waitFor(() => helper.getNode("sink")?.received.length > 10, "pulling");
+    assert.ok(runtimeHooks.has("postDeliver.datasphereDatasetPullpull"), "postDeliver counts the deliveries");
+    await waitFor(() => run.completions.length === 1, "completion");
+    const sink = helper.getNode("sink");
+    assert.equal(run.completions[0].payload.items, 500);
+    assert.equal(sink.received.length, 500);
+    assert.ok(sink.maxHeld <= 20, String(sink.maxHeld));
+  });
 });

@@ -106,9 +106,12 @@ export class DeliveryTracker {
     return typeof msgid === "string" && this.pending.has(msgid);
   }
 
-  /** Before sending: the message counts in the window from now on. */
-  sent(msgid: string): void {
-    this.pending.set(msgid, 0);
+  /**
+   * Before sending: the message counts in the window from now on. `deliveries`, when known, is how
+   * many nodes will get it; otherwise `delivered` counts them as they happen.
+   */
+  sent(msgid: string, deliveries = 0): void {
+    this.pending.set(msgid, deliveries);
     this.window.add(1);
   }
 
