@@ -89,6 +89,7 @@ describe("datasphere-subscribe-in node under faults (test SSE server)", function
     await waitFor(() => h.seqs.length >= 3000 && (server?.requests.length ?? 0) === 9, "3000 Items over 9 connections", 60_000);
     await new Promise((r) => setTimeout(r, 300));
     assertInOrderOnce(h.seqs, 3000);
+    assertNoToken(h);
   });
 
   it("replaces a stalled stream through the idle watchdog", async () => {
@@ -98,6 +99,7 @@ describe("datasphere-subscribe-in node under faults (test SSE server)", function
     assert.equal(server?.requests[1].lastEventId, "10");
     assert.ok(h.statuses.some((s) => s.text === `${T}.status.retrying`), "status showed the retry");
     await waitFor(() => server?.open === 1, "the stalled socket was closed");
+    assertNoToken(h);
   });
 
   it("hits the connect deadline on a server that accepts TCP but never answers headers", async () => {
@@ -105,6 +107,7 @@ describe("datasphere-subscribe-in node under faults (test SSE server)", function
     await waitFor(() => h.seqs.length === 5, "5 Items", 20_000);
     assert.equal(server?.requests.length, 2);
     assert.ok(h.texts.some((t) => t.includes("log.retrying")), "the timeout was logged once");
+    assertNoToken(h);
   });
 
   it("honours Retry-After on 503 and 429", async () => {
@@ -112,6 +115,7 @@ describe("datasphere-subscribe-in node under faults (test SSE server)", function
     await waitFor(() => h.seqs.length === 3, "3 Items", 20_000);
     const at = (server as SseTestServer).requests.map((r) => r.at);
     assert.ok(at[1] - at[0] >= 950 && at[2] - at[1] >= 950, `gaps ${at[1] - at[0]} / ${at[2] - at[1]} ms`);
+    assertNoToken(h);
   });
 
   it("resumes from the last event id kept in a persistent context store after a restart: nothing lost, nothing twice", async () => {
@@ -166,9 +170,18 @@ describe("datasphere-subscribe-in node under faults (test SSE server)", function
     await waitFor(() => s.open === 1, "exactly one open stream after 100 redeploys", 20_000);
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(s.open, 1, "still exactly one");
-    assert.equal(s.requests.length, 101, "one connection per deploy");
+    // Nodes closed while still connecting abort before their request reaches the server.
+    assert.ok(s.requests.length >= 3 && s.requests.length <= 101, `${s.requests.length} requests`);
+    assert.ok(s.maxOpen <= 3, `closing streams and their successor overlap only briefly (saw ${s.maxOpen})`);
     const after = listeners();
     assert.deepEqual(after, baseline, "listener counts stay flat");
     assert.equal(after.users, 1);
+    // The last node deployed is the one streaming.
+    const requests = s.requests.length;
+    await helper.setFlows(flow(s, {}, "final"), "nodes", { cfg: { token: TOKEN } });
+    const h = attach();
+    await waitFor(() => h.seqs.length === 5, "the final node receives the Items");
+    assert.equal(s.requests.length, requests + 1);
+    await waitFor(() => s.open === 1, "one stream");
   });
 });
