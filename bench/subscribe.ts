@@ -93,7 +93,7 @@ export async function startReplayServer(items: string[]): Promise<{ url: string;
 
 function runWorker(input: WorkerInput): Promise<WorkerResult> {
   return new Promise((resolve, reject) => {
-    const child = fork(join(__dirname, "subscribe-worker.js"), [JSON.stringify(input)], { execArgv: ["--expose-gc"], stdio: ["ignore", "pipe", "inherit", "ipc"] });
+    const child = fork(join(__dirname, "subscribe-worker.js"), [JSON.stringify(input)], { execArgv: ["--expose-gc", "--no-warnings"], stdio: ["ignore", "pipe", "inherit", "ipc"] });
     let out = "";
     child.stdout!.on("data", (d) => (out += d));
     const timer = setTimeout(() => child.kill(), 10 * 60_000);
