@@ -254,4 +254,32 @@ describe("core/dataset readers", function () {
     assert.throws(() => normalizeDateParam("yesterday", "from"), /from: "yesterday" is not a date/);
     assert.throws(() => normalizeDateParam("2024-13-45T99:00:00+01:00", "to"), /to: .* not a valid date/);
   });
+
+  it("a redirect is not followed (the token stays on the API origin) and is not retried", async () => {
+    let foreignHits = 0;
+    const foreign = createServer((_req, res) => {
+      foreignHits++;
+      res.end("{}");
+    });
+    await new Promise<void>((r) => foreign.listen(0, "127.0.0.1", r));
+    let apiHits = 0;
+    const api = createServer((_req, res) => {
+      apiHits++;
+      res.writeHead(302, { location: `http://127.0.0.1:${(foreign.address() as AddressInfo).port}/api/item/v1/x` });
+      res.end();
+    });
+    await new Promise<void>((r) => api.listen(0, "127.0.0.1", r));
+    try {
+      const endpoints = new Endpoints({ apiUrl: `http://127.0.0.1:${(api.address() as AddressInfo).port}`, publishUrl: "ws://127.0.0.1:1/publish/v1/" });
+      const plan = planPull({ mode: "item", package: "x" }, endpoints);
+      await assert.rejects(async () => {
+        for await (const _ of readDataset(plan, { auth: new Auth(endpoints, TOKEN), isApiOrigin: (u) => endpoints.isApiOrigin(u), backoffInitialMs: 10 })) void _;
+      }, (e: DatasphereError) => e.code === "UNSUPPORTED" && /redirect/.test(e.message));
+      assert.equal(apiHits, 1);
+      assert.equal(foreignHits, 0);
+    } finally {
+      api.close();
+      foreign.close();
+    }
+  });
 });

@@ -62,7 +62,7 @@ export async function get(url: string, options: ReaderOptions, what: string, acc
   const retryAfterMs = parseRetryAfter(response.headers["retry-after"] as string | string[] | undefined);
   await response.body.dump().catch(() => undefined);
   if (response.statusCode >= 300 && response.statusCode < 400) {
-    throw new DatasphereError("PROTOCOL", `${what}: redirect (HTTP ${response.statusCode}) not followed: the token stays on the API origin`, { status: response.statusCode });
+    throw new DatasphereError("UNSUPPORTED", `${what}: redirect (HTTP ${response.statusCode}) not followed: the token stays on the API origin`, { status: response.statusCode });
   }
   throw errorForStatus(response.statusCode, what, retryAfterMs);
 }
