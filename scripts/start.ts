@@ -84,6 +84,7 @@ async function main(): Promise<void> {
   const redMain = process.env.NODE_RED_PATH ?? require.resolve("node-red");
   const redScript = join(dirname(redMain), "..", "red.js");
   const child: ChildProcess = spawn(process.execPath, [redScript, "-u", userDir, "-s", join(userDir, "settings.js")], {
+    cwd: userDir,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, DATASPHERE_API_URL: sandbox.url, DATASPHERE_PUBLISH_URL: sandbox.publishUrl, DATASPHERE_TOKEN: sandbox.token },
   });

@@ -141,7 +141,7 @@ export = function register(RED: NodeAPI): void {
       let outcome: FetchOutcome;
       try {
         outcome = await fetchItemAssets(item, {
-          root: resolvePath(directory),
+          root: resolvePath(typeof RED.settings.userDir === "string" ? RED.settings.userDir : process.cwd(), directory),
           selectBy: msg.assets !== undefined ? "keys" : selectBy,
           keys,
           roles: list(env(def.roles)),
