@@ -288,7 +288,9 @@ describe("datasphere-publish-out node", function () {
     publisher.connect();
     await waitFor(() => publisher.stats.heartbeatTimeouts >= 1, "silent socket detected", 15_000);
     sb.faults.clear("publish");
-    await waitFor(() => publisher.status.state === "connected" && publisher.stats.heartbeatTimeouts >= 1, "reconnected", 15_000);
+    // A socket opened before the clear may still be a silent one: wait for one opened after it.
+    const attemptsAtClear = publisher.stats.attempts;
+    await waitFor(() => publisher.status.state === "connected" && publisher.stats.attempts > attemptsAtClear, "reconnected", 15_000);
     const detected = publisher.stats.heartbeatTimeouts;
     await sleep(2_500);
     assert.equal(publisher.stats.heartbeatTimeouts, detected, "heartbeats keep the new socket alive");
