@@ -6,6 +6,7 @@ import { isUsableConfig, type DatasphereConfigNode } from "./shared/config-node"
 import { resolveEnv } from "./shared/env";
 import type { DoneFunction, Node, NodeAPI, NodeDef, NodeMessage, SendFunction } from "./shared/node-red";
 import { ThrottledStatus } from "./shared/status";
+import { oneOf, positiveInt } from "./shared/settings";
 
 const TYPE = "datasphere-asset-fetch";
 
@@ -33,15 +34,6 @@ interface AssetFetchDef extends NodeDef {
 function list(value: unknown): string[] {
   if (Array.isArray(value)) return value.map(String).map((v) => v.trim()).filter((v) => v !== "");
   return typeof value === "string" ? value.split(",").map((v) => v.trim()).filter((v) => v !== "") : [];
-}
-
-function positiveInt(value: unknown, fallback: number): number {
-  const n = Number(value);
-  return Number.isFinite(n) && n >= 1 ? Math.floor(n) : fallback;
-}
-
-function oneOf<T extends string>(value: unknown, allowed: readonly T[], fallback: T): T {
-  return allowed.includes(value as T) ? (value as T) : fallback;
 }
 
 export = function register(RED: NodeAPI): void {

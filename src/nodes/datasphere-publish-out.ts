@@ -6,6 +6,7 @@ import { isUsableConfig, type DatasphereConfigNode } from "./shared/config-node"
 import { resolveEnv } from "./shared/env";
 import type { DoneFunction, Node, NodeAPI, NodeDef, NodeMessage, NodeStatus } from "./shared/node-red";
 import { ThrottledStatus } from "./shared/status";
+import { numberOr } from "./shared/settings";
 
 const TYPE = "datasphere-publish-out";
 const CLOSE_DEADLINE_MS = 10_000;
@@ -21,11 +22,6 @@ interface PublishDef extends NodeDef {
   outboxAge?: number | string;
   overflow?: string;
   heartbeatTimeout?: number | string;
-}
-
-function numberOr(value: unknown, fallback: number, min: number): number {
-  const n = typeof value === "number" ? value : typeof value === "string" && value.trim() !== "" ? Number(value) : NaN;
-  return Number.isFinite(n) && n >= min ? n : fallback;
 }
 
 function booleanFrom(value: unknown): boolean | undefined {
