@@ -1,39 +1,24 @@
 // Subscribe: Items/s through datasphere-subscribe-in into a downstream node in a real Node-RED
-// runtime, next to (same run, alternating rounds) JSON.parse alone on the same strings (the CPU
-// floor), the raw baseline (undici + our SSE parser + JSON.parse), the `eventsource` package and
-// undici's EventSource.
+// runtime, next to (same run, alternating rounds): reading and discarding the bytes (the I/O
+// ceiling), JSON.parse alone on the same Items (the CPU floor, fresh strings, only the parse timed;
+// also the old hot-cache variant for comparison), the raw baseline (undici + our SSE parser +
+// JSON.parse), the `eventsource` package and undici's EventSource. At 10k, 100k and 1M Items
+// (--quick: 10k, one round).
 //   node build/bench/subscribe.js [--quick]
 // Each measurement runs in its own process (bench/subscribe-worker.ts). The SSE server runs here and
-// serves sandbox Items (3-12 KB, recorded once) from memory, so it is never the bottleneck.
+// serves sandbox Items (3-12 KB, recorded once, encoded once) from memory.
+// BENCH_SUBSCRIBE_VARIANTS=raw,raw-http,... picks other variants (bytes-http and raw-http use node:http).
 import { fork } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { request } from "undici";
 import { startSandbox } from "../src/sandbox";
+import { median, type BenchRow } from "./bench-row";
 import type { Variant, WorkerInput, WorkerResult } from "./subscribe-worker";
-
-interface BenchRow {
-  workload: string;
-  variant: string;
-  value: number;
-  unit: string;
-  baseline?: string;
-  ratio?: number;
-  peakRssMb?: number;
-  min?: number;
-  max?: number;
-  note?: string;
-}
 
 const TOKEN = "sandbox-token";
 const DISTINCT = 1000;
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 /** Sandbox Items resized to 3-12 KB (assets removed to shrink, a padding property to grow). */
 export async function recordItems(): Promise<string[]> {
@@ -58,8 +43,13 @@ export async function recordItems(): Promise<string[]> {
   }
 }
 
-/** `/subscription/v1/?package=replay-<n>`: n SSE events (ids 1..n) in 64 KiB writes, then the end. */
+/**
+ * `/subscription/v1/?package=replay-<n>`: n SSE events (ids 1..n) in ~64 KiB writes, then the end.
+ * Items are encoded once; each write is one Buffer.concat, so the server (its own process) stays far
+ * above what any reader here can take (see the "read and discard" row).
+ */
 export async function startReplayServer(items: string[]): Promise<{ url: string; close(): Promise<void> }> {
+  const encoded = items.map((item) => Buffer.from(`data: ${item}\n\n`));
   const server: Server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
     const count = Number(/^replay-(\d+)$/.exec(url.searchParams.get("package") ?? "")?.[1] ?? 0);
@@ -68,12 +58,17 @@ export async function startReplayServer(items: string[]): Promise<{ url: string;
       return;
     }
     res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });
-    let batch = "";
+    let parts: Buffer[] = [];
+    let size = 0;
     for (let i = 0; i < count; i++) {
-      batch += `id: ${i + 1}\ndata: ${items[i % items.length]}\n\n`;
-      if (batch.length >= 65_536 || i === count - 1) {
-        const ok = res.write(batch);
-        batch = "";
+      const id = Buffer.from(`id: ${i + 1}\n`, "latin1");
+      const item = encoded[i % encoded.length];
+      parts.push(id, item);
+      size += id.length + item.length;
+      if (size >= 65_536 || i === count - 1) {
+        const ok = res.write(Buffer.concat(parts, size));
+        parts = [];
+        size = 0;
         if (!ok) await new Promise((r) => res.once("drain", r));
         if (res.destroyed) return;
       }
@@ -107,45 +102,51 @@ function runWorker(input: WorkerInput): Promise<WorkerResult> {
 }
 
 const LABELS: Record<Variant, string> = {
-  json: "JSON.parse alone on the same strings (CPU floor)",
+  bytes: "read and discard the bytes (undici; the ceiling)",
+  "bytes-http": "read and discard the bytes (node:http)",
+  json: "JSON.parse alone on the same Items (CPU floor; fresh strings, only parse timed)",
+  "json-hot": "JSON.parse re-parsing 1,000 hot strings (the old, unfair floor)",
   raw: "raw: undici + our SSE parser + JSON.parse",
+  "raw-http": "node:http + our SSE parser + JSON.parse",
   eventsource: "eventsource package + JSON.parse",
   "undici-es": "undici EventSource + JSON.parse",
   node: "node: subscribe-in -> downstream node (Node-RED)",
 };
 
-export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
-  const quick = opts.quick;
-  const items = await recordItems();
-  const avgKb = items.reduce((n, s) => n + s.length, 0) / items.length / 1024;
-  const server = await startReplayServer(items);
-  const count = quick ? 10_000 : 100_000;
-  const rounds = quick ? 1 : 5;
-  const variants: Variant[] = ["json", "raw", "node", "eventsource", "undici-es"];
+/** Every variant at 10k and 100k Items; the slow peers sit out the 1M round (minutes each, nothing new). */
+const VARIANTS: Variant[] = ["bytes", "json", "json-hot", "raw", "node", "eventsource", "undici-es"];
+const VARIANTS_1M: Variant[] = ["bytes", "json", "raw", "node", "eventsource"];
+
+function variantsFor(count: number): Variant[] {
+  const env = process.env.BENCH_SUBSCRIBE_VARIANTS;
+  if (env) return env.split(",").map((v) => v.trim()) as Variant[];
+  return count >= 1_000_000 ? VARIANTS_1M : VARIANTS;
+}
+
+/** One workload: `rounds` rounds, each running every variant once (order reversed every other round). */
+async function measure(serverUrl: string, count: number, rounds: number, avgKb: number): Promise<BenchRow[]> {
+  const variants = variantsFor(count);
   const results = new Map<Variant, WorkerResult[]>(variants.map((v) => [v, []]));
   const skipped = new Map<Variant, string>();
-  try {
-    const pkg = `replay-${count}`;
-    const input = { url: `${server.url}/subscription/v1/?package=${pkg}`, apiUrl: server.url, pkg, token: TOKEN, count };
-    for (let r = 0; r < rounds; r++) {
-      for (const variant of variants) {
-        if (skipped.has(variant)) continue;
-        const result = await runWorker({ ...input, variant });
-        if (result.skipped) {
-          skipped.set(variant, result.skipped);
-          continue;
-        }
-        if (result.items !== count) throw new Error(`${variant}: ${result.items} Items, expected ${count}`);
-        results.get(variant)!.push(result);
+  const pkg = `replay-${count}`;
+  const input = { url: `${serverUrl}/subscription/v1/?package=${pkg}`, apiUrl: serverUrl, pkg, token: TOKEN, count };
+  for (let r = 0; r < rounds; r++) {
+    for (const variant of r % 2 === 0 ? variants : [...variants].reverse()) {
+      if (skipped.has(variant)) continue;
+      const result = await runWorker({ ...input, variant });
+      if (result.skipped) {
+        skipped.set(variant, result.skipped);
+        continue;
       }
+      if (result.items !== count) throw new Error(`subscribe ${variant}: ${result.items} Items, expected ${count}`);
+      results.get(variant)!.push(result);
     }
-  } finally {
-    await server.close();
   }
   const workload = `subscribe ${count.toLocaleString("en-US")} Items (${DISTINCT} sandbox Items, 3-12 KB, avg ${avgKb.toFixed(1)} KB)`;
   const rate = (x: WorkerResult) => x.items / x.seconds;
   const medians = new Map<Variant, number>();
   for (const v of variants) if (results.get(v)!.length) medians.set(v, median(results.get(v)!.map(rate)));
+  const floor = medians.get("json");
   const rows: BenchRow[] = [];
   for (const v of variants) {
     const list = results.get(v)!;
@@ -162,18 +163,40 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
       min: Math.min(...rates),
       max: Math.max(...rates),
       peakRssMb: Math.max(...list.map((x) => x.peakRssMb)),
-      note: `${list.length} rounds`,
+      note: `${list.length} round(s)`,
     };
-    if (v !== "json" && medians.has("json")) {
+    if (v !== "json" && floor) {
       row.baseline = "JSON.parse alone";
-      row.ratio = medians.get(v)! / medians.get("json")!;
+      row.ratio = medians.get(v)! / floor;
     }
+    if (v === "json") row.note += "; RSS holds a batch of 10,000 fresh strings";
     if (v === "node") {
       const es = medians.get("eventsource");
       const raw = medians.get("raw");
       row.note += `; goal >= 0.80 of JSON.parse alone${raw ? `; ${(medians.get(v)! / raw).toFixed(2)} x raw` : ""}${es ? `; ${(medians.get(v)! / es).toFixed(2)} x eventsource (goal >= 1.5)` : ""}`;
     }
     rows.push(row);
+  }
+  return rows;
+}
+
+export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
+  const items = await recordItems();
+  const avgKb = items.reduce((n, s) => n + s.length, 0) / items.length / 1024;
+  const server = await startReplayServer(items);
+  // Cost growth: time should grow linearly with the count, peak RSS stay flat.
+  const plan: Array<{ count: number; rounds: number }> = opts.quick
+    ? [{ count: 10_000, rounds: 1 }]
+    : [
+        { count: 10_000, rounds: 5 },
+        { count: 100_000, rounds: 3 },
+        { count: 1_000_000, rounds: 1 },
+      ];
+  const rows: BenchRow[] = [];
+  try {
+    for (const { count, rounds } of plan) rows.push(...(await measure(server.url, count, rounds, avgKb)));
+  } finally {
+    await server.close();
   }
   return rows;
 }
