@@ -11,9 +11,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { request } from "undici";
 import { SseParser } from "../src/core/sse";
+import { Subscription } from "../src/core/subscription";
 import { repoRoot } from "../test/helpers/paths";
 
-export type Variant = "bytes" | "bytes-http" | "raw-http" | "json" | "json-hot" | "raw" | "eventsource" | "undici-es" | "node";
+export type Variant = "bytes" | "bytes-http" | "raw-http" | "core" | "json" | "json-hot" | "raw" | "eventsource" | "undici-es" | "node";
 
 export interface WorkerInput {
   variant: Variant;
@@ -29,6 +30,8 @@ export interface WorkerResult {
   items: number;
   seconds: number;
   peakRssMb: number;
+  /** CPU time of this process per Item (less noisy than wall time on a shared machine). */
+  cpuUsPerItem?: number;
   skipped?: string;
 }
 
@@ -36,12 +39,19 @@ function rssMb(): number {
   return process.memoryUsage.rss() / 1048576;
 }
 
+/** CPU time (user + system, all threads) of the last sampled section, in microseconds. */
+let sectionCpuUs = 0;
+
+/** Samples peak RSS (and CPU time) from now until stop(). */
 function sampler(): { stop(): number } {
   let peak = rssMb();
+  const cpu = process.cpuUsage();
   const timer = setInterval(() => (peak = Math.max(peak, rssMb())), 20);
   return {
     stop() {
       clearInterval(timer);
+      const used = process.cpuUsage(cpu);
+      sectionCpuUs = used.user + used.system;
       return Math.max(peak, rssMb());
     },
   };
@@ -206,6 +216,32 @@ async function runRawHttp(input: WorkerInput): Promise<WorkerResult> {
   return { items, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssMb: peak.stop() };
 }
 
+/** Our core Subscription (reconnecting reader, de-dup, yields after each chunk), no Node-RED. */
+async function runCore(input: WorkerInput): Promise<WorkerResult> {
+  await settle();
+  const peak = sampler();
+  const started = process.hrtime.bigint();
+  let items = 0;
+  let keep: unknown;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${items} Items`)), 10 * 60_000);
+    const sub = new Subscription({
+      url: input.url,
+      headers: () => ({ authorization: `Token ${input.token}` }),
+      onItem: (event) => {
+        keep = event.item;
+        if (++items === input.count) {
+          clearTimeout(timer);
+          void sub.close().then(resolve);
+        }
+      },
+    });
+    sub.start();
+  });
+  void keep;
+  return { items, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssMb: peak.stop() };
+}
+
 interface EventSourceLike {
   onmessage: ((event: { data: string }) => void) | null;
   onerror: ((event: unknown) => void) | null;
@@ -334,6 +370,7 @@ const RUNNERS: Record<Variant, (input: WorkerInput) => Promise<WorkerResult>> = 
   "json-hot": runJsonHot,
   raw: runRaw,
   "raw-http": runRawHttp,
+  core: runCore,
   eventsource: runEventsourcePackage,
   "undici-es": runUndiciEventSource,
   node: runNode,
@@ -343,6 +380,7 @@ if (require.main === module) {
   const input = JSON.parse(process.argv[2]) as WorkerInput;
   RUNNERS[input.variant](input).then(
     (result) => {
+      if (!result.skipped && result.items > 0) result.cpuUsPerItem = (input.variant === "json" ? result.seconds * 1e6 : sectionCpuUs) / result.items;
       process.stdout.write(`${JSON.stringify(result)}\n`);
       process.exit(0);
     },

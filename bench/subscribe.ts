@@ -108,14 +108,15 @@ const LABELS: Record<Variant, string> = {
   "json-hot": "JSON.parse re-parsing 1,000 hot strings (the old, unfair floor)",
   raw: "raw: undici + our SSE parser + JSON.parse",
   "raw-http": "node:http + our SSE parser + JSON.parse",
+  core: "core: our Subscription class, no Node-RED",
   eventsource: "eventsource package + JSON.parse",
   "undici-es": "undici EventSource + JSON.parse",
   node: "node: subscribe-in -> downstream node (Node-RED)",
 };
 
 /** Every variant at 10k and 100k Items; the slow peers sit out the 1M round (minutes each, nothing new). */
-const VARIANTS: Variant[] = ["bytes", "json", "json-hot", "raw", "node", "eventsource", "undici-es"];
-const VARIANTS_1M: Variant[] = ["bytes", "json", "raw", "node", "eventsource"];
+const VARIANTS: Variant[] = ["bytes", "json", "json-hot", "raw", "core", "node", "eventsource", "undici-es"];
+const VARIANTS_1M: Variant[] = ["bytes", "json", "raw", "core", "node", "eventsource"];
 
 function variantsFor(count: number): Variant[] {
   const env = process.env.BENCH_SUBSCRIBE_VARIANTS;

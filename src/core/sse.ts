@@ -156,33 +156,25 @@ export class SseParser {
       this.dispatch(out);
       return;
     }
-    const colon = buf.indexOf(":", start);
-    let field: string;
-    let value: string;
-    if (colon === -1 || colon >= end) {
-      field = buf.slice(start, end);
-      value = "";
-    } else {
-      field = buf.slice(start, colon);
-      let v = colon + 1;
-      if (v < end && buf.charCodeAt(v) === SPACE) v++;
-      value = buf.slice(v, end);
-    }
-    switch (field) {
-      case "data":
-        this.appendData(value);
+    // The field name is compared in place (no string per line); only the value is sliced.
+    let colon = buf.indexOf(":", start);
+    if (colon === -1 || colon >= end) colon = end;
+    let v = colon + 1;
+    if (v < end && buf.charCodeAt(v) === SPACE) v++;
+    const value = v < end ? buf.slice(v, end) : "";
+    switch (colon - start) {
+      case 4:
+        if (buf.startsWith("data", start)) this.appendData(value);
         break;
-      case "event":
-        this.eventType = value;
+      case 5:
+        if (buf.startsWith("event", start)) this.eventType = value;
+        else if (buf.startsWith("retry", start) && /^[0-9]+$/.test(value)) this.retryMs = Number(value);
         break;
-      case "id":
-        if (value.indexOf("\0") === -1) {
+      case 2:
+        if (buf.startsWith("id", start) && value.indexOf("\0") === -1) {
           this.idBuf = value;
           this.blockId = value;
         }
-        break;
-      case "retry":
-        if (/^[0-9]+$/.test(value)) this.retryMs = Number(value);
         break;
       default:
         break;

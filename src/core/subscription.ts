@@ -323,12 +323,9 @@ export class Subscription {
   private handle(event: SseEvent): void {
     this.eventsThisConnection += 1;
     const id = event.id;
-    if (id !== undefined) {
-      if (this.seenIds.has(id)) {
-        this.stats.duplicates += 1;
-        return;
-      }
-      this.seenIds.add(id);
+    if (id !== undefined && !this.seenIds.addIfNew(id)) {
+      this.stats.duplicates += 1;
+      return;
     }
     let value: unknown;
     try {
@@ -344,12 +341,9 @@ export class Subscription {
     const item = value as Record<string, unknown>;
     if (id === undefined) {
       const key = itemKey(item, event.data);
-      if (key !== undefined) {
-        if (this.seenKeys.has(key)) {
-          this.stats.duplicates += 1;
-          return;
-        }
-        this.seenKeys.add(key);
+      if (key !== undefined && !this.seenKeys.addIfNew(key)) {
+        this.stats.duplicates += 1;
+        return;
       }
     }
     this.stats.items += 1;

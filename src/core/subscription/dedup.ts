@@ -14,14 +14,22 @@ export class RecentSet {
   }
 
   add(key: string): void {
-    if (this.keys.has(key)) return;
+    this.addIfNew(key);
+  }
+
+  /** Adds the key; false when it was already there (one hash lookup for a new key, not three). */
+  addIfNew(key: string): boolean {
+    if (this.capacity <= 0) return true;
+    const size = this.keys.size;
+    this.keys.add(key);
+    if (this.keys.size === size) return false;
     if (this.ring.length < this.capacity) this.ring.push(key);
     else {
       this.keys.delete(this.ring[this.next]);
       this.ring[this.next] = key;
-      this.next = (this.next + 1) % this.capacity;
+      this.next = this.next + 1 === this.capacity ? 0 : this.next + 1;
     }
-    this.keys.add(key);
+    return true;
   }
 }
 
