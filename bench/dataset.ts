@@ -1,6 +1,7 @@
 // Dataset pull: Items/s through datasphere-dataset-pull into a fast downstream node vs the raw
-// baseline (undici + StringDecoder + line splitter + JSON.parse) in the same run, and peak RSS while
-// pulling into a deliberately slow downstream node (goal: < 150 MB above the idle runtime).
+// baseline (undici + StringDecoder + line splitter + JSON.parse) in the same run, at 10k, 100k and 1M
+// Items (--quick: 10k), and peak RSS while pulling into a deliberately slow downstream node (goal:
+// < 150 MB above the idle runtime).
 //   node build/bench/dataset.js [--quick]
 // Each measurement runs in its own process (bench/dataset-worker.ts). The server runs here.
 import { fork } from "node:child_process";
@@ -105,33 +106,45 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
   const sb = await startSandbox({ port: 0, token: TOKEN, seed: 1, rate: 0, heartbeatMs: 0, keepAliveMs: 0 });
   const replay = await startReplayServer(sb);
   try {
-    // 1. Throughput: raw baseline vs the node into a fast sink, alternating rounds, replay server.
-    const n = quick ? 20_000 : 100_000;
-    const rounds = quick ? 2 : 5;
-    const raw: WorkerResult[] = [];
-    const node: WorkerResult[] = [];
-    const replayInput = { apiUrl: replay.url, token: TOKEN, package: `replay-${n}`, query: "order=old" };
-    for (let r = 0; r < rounds; r++) {
-      raw.push(check(await runWorker({ ...replayInput, variant: "raw" }), n, "raw"));
-      node.push(check(await runWorker({ ...replayInput, variant: "node", sink: "fast", window: WINDOW }), n, "node fast"));
-    }
+    // 1. Throughput and its growth: raw baseline vs the node into a fast sink, alternating rounds,
+    // replay server, at 10k, 100k and 1M Items (time should grow linearly, peak RSS stay flat).
+    const plan: Array<{ n: number; rounds: number }> = quick
+      ? [{ n: 10_000, rounds: 2 }]
+      : [
+          { n: 10_000, rounds: 5 },
+          { n: 100_000, rounds: 5 },
+          { n: 1_000_000, rounds: 1 },
+        ];
     const rate = (x: WorkerResult) => x.items / x.seconds;
-    const rawRates = raw.map(rate);
-    const nodeRates = node.map(rate);
-    const workload = `stream ${n.toLocaleString("en-US")} Items (${REPLAY_DISTINCT} sandbox Items replayed from memory)`;
-    rows.push({ workload, variant: "raw: undici + lines + JSON.parse", value: median(rawRates), unit: "Items/s", min: Math.min(...rawRates), max: Math.max(...rawRates), peakRssMb: Math.max(...raw.map((x) => x.peakRssMb)), note: `${rounds} rounds` });
-    rows.push({
-      workload,
-      variant: `node -> fast sink (window ${WINDOW})`,
-      value: median(nodeRates),
-      unit: "Items/s",
-      min: Math.min(...nodeRates),
-      max: Math.max(...nodeRates),
-      baseline: "raw",
-      ratio: median(nodeRates) / median(rawRates),
-      peakRssMb: Math.max(...node.map((x) => x.peakRssMb)),
-      note: `goal >= 0.80; flow control: ${node[0].flowControl}`,
-    });
+    for (const { n, rounds } of plan) {
+      const raw: WorkerResult[] = [];
+      const node: WorkerResult[] = [];
+      const replayInput = { apiUrl: replay.url, token: TOKEN, package: `replay-${n}`, query: "order=old" };
+      for (let r = 0; r < rounds; r++) {
+        const pair = [
+          async () => raw.push(check(await runWorker({ ...replayInput, variant: "raw" }), n, "raw")),
+          async () => node.push(check(await runWorker({ ...replayInput, variant: "node", sink: "fast", window: WINDOW }), n, "node fast")),
+        ];
+        for (const step of r % 2 === 0 ? pair : pair.reverse()) await step();
+      }
+      const rawRates = raw.map(rate);
+      const nodeRates = node.map(rate);
+      const workload = `stream ${n.toLocaleString("en-US")} Items (${REPLAY_DISTINCT} sandbox Items replayed from memory)`;
+      const seconds = (list: WorkerResult[]) => median(list.map((x) => x.seconds)).toFixed(1);
+      rows.push({ workload, variant: "raw: undici + lines + JSON.parse", value: median(rawRates), unit: "Items/s", min: Math.min(...rawRates), max: Math.max(...rawRates), peakRssMb: Math.max(...raw.map((x) => x.peakRssMb)), note: `${rounds} round(s); ${seconds(raw)} s` });
+      rows.push({
+        workload,
+        variant: `node -> fast sink (window ${WINDOW})`,
+        value: median(nodeRates),
+        unit: "Items/s",
+        min: Math.min(...nodeRates),
+        max: Math.max(...nodeRates),
+        baseline: "raw",
+        ratio: median(nodeRates) / median(rawRates),
+        peakRssMb: Math.max(...node.map((x) => x.peakRssMb)),
+        note: `${rounds} round(s); ${seconds(node)} s; goal >= 0.80; flow control: ${node[0].flowControl}`,
+      });
+    }
 
     // 2. The same from the sandbox itself (it generates each Item: usually the bottleneck).
     if (!quick) {
@@ -145,7 +158,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
     }
 
     // 3. Memory: the whole package through the node into a slow sink (clones each message, waits).
-    const big = quick ? 20_000 : 1_000_000;
+    const big = quick ? 10_000 : 1_000_000;
     const slow = check(await runWorker({ variant: "node", sink: "slow", window: WINDOW, apiUrl: sb.url, token: TOKEN, package: BIG, query: firstItems(big) }), big, "node slow");
     rows.push({
       workload: `stream ${big.toLocaleString("en-US")} sandbox Items into a slow sink (clone + wait)`,
@@ -157,7 +170,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
     });
 
     // 4. Contrast: no effective window (1e9), same slow sink, fewer Items (it grows without bound).
-    const u = quick ? 20_000 : 40_000;
+    const u = quick ? 10_000 : 40_000;
     const unbounded = check(await runWorker({ variant: "node", sink: "slow", window: 1e9, apiUrl: replay.url, token: TOKEN, package: `replay-${u}`, query: "order=old" }), u, "node unbounded");
     rows.push({
       workload: `stream ${u.toLocaleString("en-US")} Items into the slow sink, no window`,
