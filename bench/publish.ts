@@ -10,6 +10,23 @@ import { WebSocket } from "ws";
 import { median, type BenchRow } from "./bench-row";
 
 const MAX_BUFFERED = 1 << 20;
+
+/**
+ * Whether `ws` masks frames with the native `bufferutil` (an optional dependency). The raw client and
+ * the node run in this one process on the same `ws` module (the node bundle keeps `ws` external), so
+ * both get the same answer.
+ */
+function bufferutilNote(): string {
+  if (process.env.WS_NO_BUFFER_UTIL) return "without bufferutil (WS_NO_BUFFER_UTIL set), raw and node alike";
+  try {
+    require.resolve("bufferutil");
+    const wsMain = require.resolve("ws");
+    const nodeWs = require.resolve("ws", { paths: [join(__dirname, "..", "..", "nodes")] });
+    return wsMain === nodeWs ? "with bufferutil, raw client and node alike (one ws module)" : `with bufferutil; note: raw uses ${wsMain}, node ${nodeWs}`;
+  } catch {
+    return "without bufferutil (not installed), raw and node alike";
+  }
+}
 const TOKEN = "bench-token";
 const WINDOW = 300;
 
@@ -244,7 +261,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
       baseline: v.k === 0 ? undefined : "raw ws client",
       ratio: v.k === 0 ? undefined : value / rawMedian,
       peakRssMb: Math.max(...s.map((x) => x.peakRssMb)),
-      note: `${rounds} round(s), median; without bufferutil`,
+      note: `${rounds} round(s), median; ${bufferutilNote()}`,
     };
   });
   return [...rateRows, ...cpuRows];
