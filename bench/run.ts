@@ -55,4 +55,12 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module) void main();
+// A benchmark may leave a keep-alive socket or timer behind; the table is printed, so end here.
+if (require.main === module) {
+  main()
+    .catch((error) => {
+      console.error(error);
+      process.exitCode = 1;
+    })
+    .finally(() => process.exit(process.exitCode ?? 0));
+}
