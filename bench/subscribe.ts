@@ -91,11 +91,12 @@ function runWorker(input: WorkerInput): Promise<WorkerResult> {
     const child = fork(join(__dirname, "subscribe-worker.js"), [JSON.stringify(input)], { execArgv: ["--expose-gc", "--no-warnings"], stdio: ["ignore", "pipe", "inherit", "ipc"] });
     let out = "";
     child.stdout!.on("data", (d) => (out += d));
-    const timer = setTimeout(() => child.kill(), 10 * 60_000);
+    // A stuck worker fails the run (naming the variant) instead of holding it: 60 s, or 2,000 Items/s.
+    const timer = setTimeout(() => child.kill(), Math.max(60_000, input.count / 2));
     child.on("exit", (code) => {
       clearTimeout(timer);
       const line = out.trim().split("\n").pop() ?? "";
-      if (code !== 0 || !line) return reject(new Error(`bench worker ${input.variant} exited with ${code}`));
+      if (code !== 0 || !line) return reject(new Error(`bench worker ${input.variant} (${input.count} Items) exited with ${code}${code === null ? " (killed: too slow or stuck)" : ""}`));
       resolve(JSON.parse(line) as WorkerResult);
     });
   });
