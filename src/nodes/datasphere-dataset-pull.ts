@@ -6,6 +6,7 @@ import { isUsableConfig, type DatasphereConfigNode } from "./shared/config-node"
 import { resolveEnv } from "./shared/env";
 import type { DoneFunction, MessageHookEvent, Node, NodeAPI, NodeDef, NodeMessage, SendFunction } from "./shared/node-red";
 import { ThrottledStatus } from "./shared/status";
+import { oneOf, positiveInt } from "./shared/settings";
 
 const TYPE = "datasphere-dataset-pull";
 /** Core nodes that keep `done()` until a whole sequence has arrived: their receipt releases the window. */
@@ -71,15 +72,6 @@ interface Pacing {
 interface HookedRuntime {
   add(id: string, fn: (event: any) => void): void;
   remove(id: string): void;
-}
-
-function positiveInt(value: unknown, fallback: number): number {
-  const n = Number(value);
-  return Number.isFinite(n) && n >= 1 ? Math.floor(n) : fallback;
-}
-
-function oneOf<T extends string>(value: unknown, allowed: readonly T[], fallback: T): T {
-  return allowed.includes(value as T) ? (value as T) : fallback;
 }
 
 export = function register(RED: NodeAPI): void {

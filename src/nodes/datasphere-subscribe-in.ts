@@ -5,6 +5,7 @@ import { isUsableConfig, type DatasphereConfigNode } from "./shared/config-node"
 import { resolveEnv } from "./shared/env";
 import type { DoneFunction, Node, NodeAPI, NodeDef, NodeMessage } from "./shared/node-red";
 import { ThrottledStatus } from "./shared/status";
+import { numberOr } from "./shared/settings";
 
 const TYPE = "datasphere-subscribe-in";
 const CONTEXT_KEY = "datasphere-last-event-id";
@@ -26,11 +27,6 @@ interface SubscribeDef extends NodeDef {
 interface SavedPosition {
   package: string;
   lastEventId: string;
-}
-
-function numberOr(value: unknown, fallback: number, min: number): number {
-  const n = typeof value === "number" ? value : typeof value === "string" && value.trim() !== "" ? Number(value) : NaN;
-  return Number.isFinite(n) && n >= min ? n : fallback;
 }
 
 function flag(value: unknown, fallback: boolean): boolean {

@@ -89,3 +89,18 @@ export async function withRetries<T>(url: string, options: ReaderOptions, attemp
     }
   }
 }
+
+/** Reads a whole JSON body (an item or one page: small documents) and parses it. */
+export async function readJsonBody(response: ResponseData, what: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await response.body.text();
+  } catch (error) {
+    throw toDatasphereError(error, `${what} interrupted`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new DatasphereError("PROTOCOL", `${what}: not JSON`);
+  }
+}

@@ -1,6 +1,6 @@
-import { DatasphereError, toDatasphereError } from "../errors";
+import { DatasphereError } from "../errors";
 import type { DatasetEvent } from "./events";
-import { get, withRetries, type ReaderOptions } from "./http";
+import { get, readJsonBody, withRetries, type ReaderOptions } from "./http";
 
 /** Reads an item package: one STAC Item. 404 becomes "unknown item package". */
 export async function* readItem(url: string, options: ReaderOptions): AsyncGenerator<DatasetEvent, void, undefined> {
@@ -15,18 +15,7 @@ export async function* readItem(url: string, options: ReaderOptions): AsyncGener
       }
       throw error;
     }
-    let text: string;
-    try {
-      text = await response.body.text();
-    } catch (error) {
-      throw toDatasphereError(error, `${what} interrupted`);
-    }
-    let doc: unknown;
-    try {
-      doc = JSON.parse(text);
-    } catch {
-      throw new DatasphereError("PROTOCOL", `${what}: not JSON`);
-    }
+    const doc = await readJsonBody(response, what);
     if (!doc || typeof doc !== "object" || Array.isArray(doc)) throw new DatasphereError("PROTOCOL", `${what}: not a JSON object`);
     return doc as Record<string, unknown>;
   });
