@@ -3,7 +3,7 @@ import { WebSocket } from "ws";
 import { Backoff, type BackoffOptions } from "./backoff";
 import type { AuthMode } from "./endpoints";
 import { DatasphereError } from "./errors";
-import { DEFAULT_OUTBOX_LIMITS, EntryState, Outbox, OutboxEntry, type OutboxLimits } from "./publisher/outbox";
+import { EntryState, Outbox, OutboxEntry, type OutboxLimits } from "./publisher/outbox";
 
 export { DEFAULT_OUTBOX_LIMITS, type OutboxLimits, type OverflowPolicy } from "./publisher/outbox";
 export { preparePublishMessage, type PreparedMessage, type PublishFields } from "./publisher/message";

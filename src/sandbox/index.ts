@@ -397,7 +397,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     return (stored.get(pkg) as StoredSource).entries[index].text;
   }
 
-  async function handleStream(req: IncomingMessage, res: ServerResponse, pkg: string, query: DatasetQuery, cf: ConnectionFaults): Promise<void> {
+  async function handleStream(res: ServerResponse, pkg: string, query: DatasetQuery, cf: ConnectionFaults): Promise<void> {
     const source = datasetSource(pkg) as DatasetSource;
     const [lo, hi] = source.range(query.fromMs, query.toMs);
     const selection = new Selection(lo, hi, query.order);
@@ -430,7 +430,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     await writer.end();
   }
 
-  async function handlePaginate(req: IncomingMessage, res: ServerResponse, url: URL, pkg: string, query: DatasetQuery, cf: ConnectionFaults): Promise<void> {
+  async function handlePaginate(res: ServerResponse, url: URL, pkg: string, query: DatasetQuery, cf: ConnectionFaults): Promise<void> {
     const cursor = url.searchParams.get("cursor");
     let position = 0;
     if (cursor !== null) {
@@ -563,7 +563,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       if (typeof query === "string") return badRequest(res, query);
       const cf = applyRequestFaults("dataset", res);
       if (!cf) return;
-      return datasetMatch[2] === "stream" ? handleStream(req, res, pkg, query, cf) : handlePaginate(req, res, url, pkg, query, cf);
+      return datasetMatch[2] === "stream" ? handleStream(res, pkg, query, cf) : handlePaginate(res, url, pkg, query, cf);
     }
     if (scope === "item" && itemMatch) {
       counters.itemRequests++;
