@@ -1,17 +1,9 @@
 import { strict as assert } from "node:assert";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { checkStac } from "../../src/core/stac";
 import { createSchemaValidator } from "../../src/core/stac-schema";
-import { corpusDocuments, corpusRoot, requireCorpus } from "../helpers/corpus";
+import { corpusDocuments, corpusIndex, corpusRoot, requireCorpus, STAC_TYPES, type CorpusIndexEntry } from "../helpers/corpus";
 
-interface IndexEntry {
-  file: string;
-  expected: string;
-  core: string[];
-  extension_invalid: string[];
-}
-const STAC_TYPES = new Set(["Feature", "Collection", "Catalog"]);
 
 describe("core/stac-schema (offline JSON Schema, schemas from the corpus folder)", function () {
   this.timeout(60_000);
@@ -20,14 +12,14 @@ describe("core/stac-schema (offline JSON Schema, schemas from the corpus folder)
   });
 
   it("agrees with the corpus index on every Item, Collection and Catalog: core verdict and extension failures", async () => {
-    const index = JSON.parse(readFileSync(join(corpusRoot, "index.json"), "utf8")) as IndexEntry[];
+    const index = corpusIndex();
     const validator = createSchemaValidator({ schemaDir: join(corpusRoot, "schemas") });
     let checked = 0;
     for (const kind of ["valid", "invalid"] as const) {
       for (const d of corpusDocuments(kind)) {
         const doc = d.json as Record<string, unknown>;
         if (!STAC_TYPES.has(doc.type as string)) continue;
-        const entry = index.find((e) => e.file === `${kind}/${d.file}`) as IndexEntry;
+        const entry = index.find((e) => e.file === `${kind}/${d.file}`) as CorpusIndexEntry;
         const result = await validator.validate(doc);
         const coreInvalid = entry.core.some((c) => c !== "valid");
         assert.equal(result.coreErrors.length > 0, coreInvalid, `${d.file}: core ${entry.core} vs ${result.coreErrors.join("; ")}`);

@@ -33,3 +33,18 @@ export function corpusDocuments(kind: "valid" | "invalid"): CorpusDocument[] {
       return { file, text, json: JSON.parse(text) };
     });
 }
+
+/** One entry of the corpus's index.json: what the corpus's own validation found for a file. */
+export interface CorpusIndexEntry {
+  file: string;
+  expected: string;
+  core: string[];
+  extension_invalid: string[];
+}
+
+export function corpusIndex(): CorpusIndexEntry[] {
+  return JSON.parse(readFileSync(join(corpusRoot, "index.json"), "utf8")) as CorpusIndexEntry[];
+}
+
+/** The `type` values of the objects publish accepts: Item, Collection, Catalog. */
+export const STAC_TYPES: ReadonlySet<string> = new Set(["Feature", "Collection", "Catalog"]);

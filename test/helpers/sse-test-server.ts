@@ -181,14 +181,5 @@ export function makeItems(count: number, size = 600, collection = "test"): strin
   return out;
 }
 
-/** A deterministic PRNG for cut points and chunkings (mulberry32). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic PRNG for cut points and chunkings: the sandbox's own. */
+export { rng as seeded } from "../../src/sandbox/prng";

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { startSandbox, type Sandbox } from "../../src/sandbox";
-import { corpusDocuments, corpusRoot, requireCorpus } from "../helpers/corpus";
+import { corpusDocuments, corpusIndex, corpusRoot, requireCorpus, STAC_TYPES, type CorpusIndexEntry } from "../helpers/corpus";
 import { builtNode, configNode, helper, nodeRedPath, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
 import { startWsTestServer, type WsTestServer } from "../helpers/ws-test-server";
 
@@ -47,13 +47,6 @@ function item(id: string): Record<string, unknown> {
   return { type: "Feature", stac_version: "1.0.0", id, geometry: null, properties: { datetime: "2024-01-01T00:00:00Z" }, links: [], assets: {} };
 }
 
-interface IndexEntry {
-  file: string;
-  expected: string;
-  core: string[];
-  extension_invalid: string[];
-}
-const STAC_TYPES = new Set(["Feature", "Collection", "Catalog"]);
 
 describe("datasphere-publish-out node", function () {
   this.timeout(120_000);
@@ -151,9 +144,9 @@ describe("datasphere-publish-out node", function () {
 
   it("invalid corpus documents: structural failures rejected before sending; schemaCheck=warn sends and warns; schemaCheck=reject rejects core failures, sends extension-only failures with a warning", async function () {
     requireCorpus(this);
-    const index = JSON.parse(readFileSync(join(corpusRoot, "index.json"), "utf8")) as IndexEntry[];
+    const index = corpusIndex();
     const invalid = corpusDocuments("invalid");
-    const entry = (file: string) => index.find((e) => e.file === `invalid/${file}`) as IndexEntry;
+    const entry = (file: string) => index.find((e) => e.file === `invalid/${file}`) as CorpusIndexEntry;
     for (const schemaCheck of ["off", "warn", "reject"] as const) {
       const s = await server();
       await helper.load(NODES(), flowFor(s.url, "header", { schemaCheck, schemaDir: join(corpusRoot, "schemas") }), { cfg: { token: TOKEN } });
