@@ -10,20 +10,8 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { request } from "undici";
 import { startSandbox, type Sandbox } from "../src/sandbox";
+import { median, type BenchRow } from "./bench-row";
 import type { WorkerInput, WorkerResult } from "./dataset-worker";
-
-interface BenchRow {
-  workload: string;
-  variant: string;
-  value: number;
-  unit: string;
-  baseline?: string;
-  ratio?: number;
-  peakRssMb?: number;
-  min?: number;
-  max?: number;
-  note?: string;
-}
 
 const TOKEN = "sandbox-token";
 const BIG = "sentinel-2-l2a-1m";
@@ -32,12 +20,6 @@ const STEP = 60_000;
 const REPLAY_DISTINCT = 2000;
 /** The node's default window. */
 const WINDOW = 200;
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 /** order=old and a `to` bound that selects the first `count` Items of the 1M package. */
 function firstItems(count: number): string {

@@ -7,7 +7,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { request } from "undici";
 import { startSandbox } from "../src/sandbox";
-import type { BenchRow } from "./bench-row";
+import { median, type BenchRow } from "./bench-row";
 
 type ChildMessage = { type: "ready"; url: string } | { type: "peak"; peakRss: number; rss: number };
 
@@ -73,12 +73,6 @@ async function readStream(url: string): Promise<{ count: number; seconds: number
     while ((at = buf.indexOf(10, at + 1)) >= 0) count++;
   }
   return { count, bytes, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
