@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Auth } from "../../src/core/auth";
@@ -11,6 +11,7 @@ import { planItem } from "../../src/core/assets/planner";
 import { transferAsset, type TransferOptions } from "../../src/core/assets/transfer";
 import { toMultihash } from "../../src/core/assets/multihash";
 import { patternBytes, sha256Multihash, startAssetServer, type AssetTestServer } from "../helpers/asset-test-server";
+import { listFiles } from "../helpers/files";
 
 const FAST: Partial<TransferOptions> = { backoff: { initialMs: 5, maxMs: 50 }, retries: 3, idleTimeoutMs: 10_000, fsync: false };
 const noAuth = { headersFor: () => ({}) };
@@ -21,17 +22,6 @@ function item(id: string, assets: Record<string, Record<string, unknown>>): Reco
 
 function sha(alg: string, data: Buffer): string {
   return createHash(alg).update(data).digest("hex");
-}
-
-/** Every file under a folder, relative paths. */
-function walk(dir: string, prefix = ""): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const full = join(dir, name);
-    if (statSync(full).isDirectory()) out.push(...walk(full, `${prefix}${name}/`));
-    else out.push(`${prefix}${name}`);
-  }
-  return out;
 }
 
 describe("core/assets transfer", function () {
@@ -76,7 +66,7 @@ describe("core/assets transfer", function () {
     assert.equal(unknown.files[0].checksum, "unverified");
     const absent = await fetchOne(data, {}, { existing: "overwrite" });
     assert.equal(absent.files[0].checksum, "absent");
-    assert.deepEqual(walk(root), ["col/it-1/a.bin"]);
+    assert.deepEqual(listFiles(root), ["col/it-1/a.bin"]);
     const asset = (absent.item.assets as Record<string, Record<string, unknown>>).a;
     assert.equal(asset.href, join(root, "col/it-1/a.bin"));
     assert.deepEqual(asset.alternate, { original: { href: `${server.url}/a.bin`, "alternate:name": "original" } });
@@ -150,7 +140,7 @@ describe("core/assets transfer", function () {
     assert.equal(out.errors[0].code, "CHECKSUM");
     assert.match(out.errors[0].message, /^Item it-1, asset a \(http:\/\/127\.0\.0\.1:\d+\/a\.bin\): checksum mismatch \(sha2-256: expected/);
     assert.deepEqual(out.files, []);
-    assert.deepEqual(walk(root), []);
+    assert.deepEqual(listFiles(root), []);
   });
 
   it("more bytes than file:size, or fewer, fail with SIZE and leave nothing", async () => {
@@ -159,7 +149,7 @@ describe("core/assets transfer", function () {
     assert.equal(big.errors[0].code, "SIZE");
     const small = await fetchOne(data, { "file:size": 200_000 });
     assert.equal(small.errors[0].code, "SIZE");
-    assert.deepEqual(walk(root), []);
+    assert.deepEqual(listFiles(root), []);
   });
 
   it("a full disk gives a clear IO error and no partial file (1 MB tmpfs)", async function () {
@@ -177,7 +167,7 @@ describe("core/assets transfer", function () {
       assert.equal(out.errors.length, 1);
       assert.equal(out.errors[0].code, "IO");
       assert.match(out.errors[0].message, /ENOSPC \(no space left on the device\)/);
-      assert.deepEqual(walk(mnt).filter((f) => f.endsWith(".bin") || f.endsWith(".part")), []);
+      assert.deepEqual(listFiles(mnt).filter((f) => f.endsWith(".bin") || f.endsWith(".part")), []);
       assert.equal(server.requests.length, 1, "a full disk is not retried");
     } finally {
       execFileSync("umount", [mnt]);
@@ -398,8 +388,8 @@ describe("core/assets transfer", function () {
       await fetchItemAssets(item(id, { [key]: { href, roles: ["data"], ...(localPath ? { "file:local_path": localPath } : {}) } }), { root, pool: new TransferPool(2, 2), ...noAuth, ...FAST });
     }
     assert.deepEqual(readdirSync(tmp), ["root"], "nothing beside the target folder");
-    assert.ok(walk(root).length >= 5);
-    for (const f of walk(root)) assert.ok(!f.includes(".."), f);
+    assert.ok(listFiles(root).length >= 5);
+    for (const f of listFiles(root)) assert.ok(!f.includes(".."), f);
   });
 });
 

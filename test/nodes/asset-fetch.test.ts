@@ -6,6 +6,7 @@ import { request } from "undici";
 import { startSandbox, type Sandbox } from "../../src/sandbox";
 import { patternBytes, sha256Multihash, startAssetServer, type AssetTestServer } from "../helpers/asset-test-server";
 import { builtNode, configNode, helper, repoRoot, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
+import { listFiles } from "../helpers/files";
 
 const TOKEN = "sandbox-token-asset-0123";
 const assetNode = () => builtNode("datasphere-asset-fetch");
@@ -14,17 +15,6 @@ interface Received {
   msgs: any[];
   progress: any[];
   caught: any[];
-}
-
-function walk(dir: string, prefix = ""): string[] {
-  if (!existsSync(dir)) return [];
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const full = join(dir, name);
-    if (statSync(full).isDirectory()) out.push(...walk(full, `${prefix}${name}/`));
-    else out.push(`${prefix}${name}`);
-  }
-  return out;
 }
 
 async function get(url: string, token?: string): Promise<{ status: number; body: Buffer }> {
@@ -97,7 +87,7 @@ describe("datasphere-asset-fetch node", function () {
       assert.equal(msg.payload.assets[f.key].alternate.original.href, original);
     }
     assert.equal(msg.payload.assets.visual.href, item.assets.visual.href, "unselected assets keep their href");
-    assert.equal(walk(tmp).filter((p) => p.endsWith(".part")).length, 0);
+    assert.equal(listFiles(tmp).filter((p) => p.endsWith(".part")).length, 0);
     const events = r.progress.map((p) => `${p.payload.event}:${p.payload.key}`).sort();
     assert.deepEqual(events, ["finish:B02_10m", "finish:B03_10m", "finish:B04_10m", "start:B02_10m", "start:B03_10m", "start:B04_10m"]);
     assert.ok(r.progress.every((p) => p.payload.event !== "finish" || p.payload.bytes === 300_000));
@@ -178,7 +168,7 @@ describe("datasphere-asset-fetch node", function () {
         assert.ok(f.path.startsWith(join(tmp, "env-dir", "2024", msg.payload.id, `${f.key}.jp2`)), f.path);
       }
     }
-    assert.equal(walk(join(tmp, "env-dir")).length, 9);
+    assert.equal(listFiles(join(tmp, "env-dir")).length, 9);
   });
 
   it("a wrong checksum reaches Catch with CHECKSUM, the Item id, key and href (no token), and leaves no file", async () => {
@@ -193,7 +183,7 @@ describe("datasphere-asset-fetch node", function () {
     assert.deepEqual(r.caught[0].errors.map((e: any) => [e.code, e.itemId, e.key, e.href]), [["CHECKSUM", item.id, "B02_10m", item.assets.B02_10m.href]]);
     assert.ok(!JSON.stringify(r.caught[0]).includes(TOKEN));
     assert.equal(r.msgs.length, 0);
-    assert.deepEqual(walk(tmp), []);
+    assert.deepEqual(listFiles(tmp), []);
   });
 
   it("cuts (dropAfterBytes) and ignoreRange faults from the sandbox still end in verified files", async () => {
@@ -326,7 +316,7 @@ describe("datasphere-asset-fetch node", function () {
       const started = Date.now();
       await helper.unload();
       assert.ok(Date.now() - started < 5_000, "close is quick");
-      assert.deepEqual(walk(dir), ["checked.bin.part"]);
+      assert.deepEqual(listFiles(dir), ["checked.bin.part"]);
       assert.equal(r.msgs.length, 0);
     } finally {
       await server.close();
