@@ -91,7 +91,7 @@ export = function register(RED: NodeAPI): void {
           rateTimer = setInterval(showActivity, 1000);
         }
         showActivity();
-      } else if (event.event === "finish") {
+      } else if (event.event === "finish" || event.event === "stopped" || (event.event === "error" && event.started)) {
         activeTransfers = Math.max(0, activeTransfers - 1);
       }
       if (event.event !== "start" && activeTransfers === 0 && rateTimer) {

@@ -184,6 +184,11 @@ describe("datasphere-asset-fetch node", function () {
     assert.ok(!JSON.stringify(r.caught[0]).includes(TOKEN));
     assert.equal(r.msgs.length, 0);
     assert.deepEqual(listFiles(tmp), []);
+    // The failed transfer is no longer counted as active: the red status stays, no green "active" after it.
+    const node = helper.getNode("fetch");
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const last = node.status.lastCall.args[0];
+    assert.deepEqual([last.fill, last.text], ["red", "datasphere-asset-fetch.status.failed"]);
   });
 
   it("cuts (dropAfterBytes) and ignoreRange faults from the sandbox still end in verified files", async () => {

@@ -1,5 +1,6 @@
 import { setMaxListeners } from "node:events";
 import { DatasphereError, toDatasphereError } from "../errors";
+import { anySignal } from "../abort";
 import { planItem, assetError, type Plan, type PlanEntry, type PlanOptions } from "./planner";
 import { TransferPool } from "./pool";
 import { transferAsset, type ChecksumState, type TransferOptions, type TransferResult } from "./transfer";
@@ -23,7 +24,10 @@ export interface FileRecord {
 export type AssetEvent =
   | { event: "start"; itemId: string; key: string; href: string; path: string; size?: number }
   | { event: "finish"; itemId: string; key: string; path: string; bytes: number; checksum: ChecksumState; skipped: boolean; resumes: number; restarts: number }
-  | { event: "error"; itemId: string; key: string; code: string; message: string };
+  /** `started`: the asset had a `start` event (its transfer ended in this error). */
+  | { event: "error"; itemId: string; key: string; code: string; message: string; started: boolean }
+  /** A started transfer stopped because another asset failed (fail-fast). */
+  | { event: "stopped"; itemId: string; key: string };
 
 export interface FetchOptions extends PlanOptions, Omit<TransferOptions, "signal"> {
   pool: TransferPool;
@@ -47,22 +51,26 @@ export interface FetchOutcome {
 export async function fetchItemAssets(item: unknown, options: FetchOptions): Promise<FetchOutcome> {
   const plan = planItem(item, options);
   const errors: DatasphereError[] = plan.errors.map((e) => e.error);
-  for (const e of errors) options.onEvent?.({ event: "error", itemId: plan.itemId, key: String(e.details?.key ?? ""), code: e.code, message: e.message });
+  for (const e of errors) options.onEvent?.({ event: "error", itemId: plan.itemId, key: String(e.details?.key ?? ""), code: e.code, message: e.message, started: false });
   const results: TransferResult[] = [];
   if (!(options.failFast && errors.length > 0)) {
     const local = new AbortController();
     setMaxListeners(0, local.signal);
-    const signal = options.signal ? AbortSignal.any([options.signal, local.signal]) : local.signal;
+    const signal = anySignal([options.signal, local.signal]);
     setMaxListeners(0, signal);
     await Promise.all(
       plan.entries.map(async (entry) => {
+        const progress = { started: false };
         try {
-          results.push(await runOne(entry, options, signal));
+          results.push(await runOne(entry, options, signal, progress));
         } catch (error) {
           const err = toDatasphereError(error, "download");
-          if (err.code === "ABORTED" && local.signal.aborted && !options.signal?.aborted) return; // stopped by fail-fast
+          if (err.code === "ABORTED" && local.signal.aborted && !options.signal?.aborted) {
+            if (progress.started) options.onEvent?.({ event: "stopped", itemId: entry.itemId, key: entry.key });
+            return;
+          }
           errors.push(err);
-          options.onEvent?.({ event: "error", itemId: entry.itemId, key: entry.key, code: err.code, message: err.message });
+          options.onEvent?.({ event: "error", itemId: entry.itemId, key: entry.key, code: err.code, message: err.message, started: progress.started });
           if (options.failFast) local.abort();
         }
       }),
@@ -74,7 +82,7 @@ export async function fetchItemAssets(item: unknown, options: FetchOptions): Pro
   return { item: rewriteItem(item as Record<string, unknown>, plan.entries, files), files, errors, plan };
 }
 
-async function runOne(entry: PlanEntry, options: FetchOptions, signal: AbortSignal): Promise<TransferResult> {
+async function runOne(entry: PlanEntry, options: FetchOptions, signal: AbortSignal, progress: { started: boolean }): Promise<TransferResult> {
   const release = await options.pool.acquire(hostOf(entry.href), signal);
   const active = options.activePaths;
   try {
@@ -84,6 +92,7 @@ async function runOne(entry: PlanEntry, options: FetchOptions, signal: AbortSign
     active?.add(entry.path);
     try {
       options.onEvent?.({ event: "start", itemId: entry.itemId, key: entry.key, href: entry.href, path: entry.path, size: entry.size });
+      progress.started = true;
       const result = await transferAsset(entry, { ...options, signal });
       options.onEvent?.({ event: "finish", itemId: entry.itemId, key: entry.key, path: result.path, bytes: result.bytes, checksum: result.checksum, skipped: result.skipped, resumes: result.resumes, restarts: result.restarts });
       return result;
