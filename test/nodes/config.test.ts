@@ -75,6 +75,20 @@ describe("datasphere-config node", function () {
       assert.equal(down.body.verdict, "unreachable");
       const undeployed = await helper.request().post("/datasphere-config/test").send({ id: "nope", token: "__PWRD__" });
       assert.equal(undeployed.status, 400);
+      // A ${VAR} token resolves on the server, so it is a server secret too: only the deployed URL gets it.
+      process.env.DS_TEST_TOKEN = TOKEN;
+      const elsewhere = await tokenServer();
+      try {
+        const viaEnv = await helper.request().post("/datasphere-config/test").send({ id: "c1", token: "${DS_TEST_TOKEN}", apiUrl: elsewhere.url, publishUrl: "ws://127.0.0.1:1/publish/v1/" });
+        assert.equal(viaEnv.body.verdict, "reachable");
+        assert.deepEqual(elsewhere.seen, [], "the typed URL received nothing");
+        assert.equal(seen.at(-1), `Token ${TOKEN}`, "the deployed API URL got the resolved token");
+        const viaEnvUndeployed = await helper.request().post("/datasphere-config/test").send({ id: "nope", token: "${DS_TEST_TOKEN}", apiUrl: elsewhere.url });
+        assert.equal(viaEnvUndeployed.status, 400);
+        assert.deepEqual(elsewhere.seen, []);
+      } finally {
+        elsewhere.server.close();
+      }
       for (const r of [stored, wrong, down, undeployed]) assert.ok(!JSON.stringify(r.body).includes(TOKEN));
     } finally {
       server.close();

@@ -37,9 +37,10 @@ export async function probeConnection(endpoints: Endpoints, auth: Auth): Promise
 }
 
 /**
- * POST /datasphere-config/test: the editor's "Test connection" button. With the stored token (the
- * editor sends the placeholder), only the deployed node's own API URL is probed, so the route cannot
- * be used to send a stored token to another host.
+ * POST /datasphere-config/test: the editor's "Test connection" button. A secret the server holds (the
+ * stored token, for which the editor sends a placeholder, or a typed `${ENV_VAR}` token) is only ever
+ * probed against the deployed node's own API URL, so the route cannot send it to another host. Only a
+ * literal token typed in the dialog goes to the URL typed beside it.
  */
 export function registerTestConnectionRoute(RED: NodeAPI): void {
   RED.httpAdmin.post("/datasphere-config/test", RED.auth.needsPermission("datasphere-config.write"), (req, res) => {
@@ -47,17 +48,19 @@ export function registerTestConnectionRoute(RED: NodeAPI): void {
     const id = typeof body.id === "string" ? body.id : "";
     const typedToken = typeof body.token === "string" ? body.token : "";
     const useStored = typedToken === "" || typedToken === STORED_PASSWORD;
+    const fromEnvironment = typedToken.includes("${");
     const deployed = id ? (RED.nodes.getNode(id) as DatasphereConfigNode | null) : null;
+    const resolve = (v: unknown) => resolveEnv(RED, deployed as Node | null, String(v ?? ""));
 
-    if (useStored) {
+    if (useStored || fromEnvironment) {
       if (!deployed || !deployed.endpoints || !deployed.auth) {
         res.status(400).json({ verdict: "invalid", detail: RED._("datasphere-config.test.deployFirst") });
         return;
       }
-      void probeConnection(deployed.endpoints, deployed.auth).then((result) => res.json(result));
+      const auth = useStored ? deployed.auth : new Auth(deployed.endpoints, resolve(typedToken));
+      void probeConnection(deployed.endpoints, auth).then((result) => res.json(result));
       return;
     }
-    const resolve = (v: unknown) => resolveEnv(RED, deployed as Node | null, String(v ?? ""));
     const apiUrl = resolve(body.apiUrl) || DEFAULT_API_URL;
     const publishUrl = resolve(body.publishUrl) || DEFAULT_PUBLISH_URL;
     const problems = validateEndpointSettings({ apiUrl, publishUrl });
