@@ -6,7 +6,7 @@ import { isUsableConfig, type DatasphereConfigNode } from "./shared/config-node"
 import { resolveEnv } from "./shared/env";
 import type { DoneFunction, Node, NodeAPI, NodeDef, NodeMessage, SendFunction } from "./shared/node-red";
 import { ThrottledStatus } from "./shared/status";
-import { oneOf, positiveInt } from "./shared/settings";
+import { numberOr, oneOf, positiveInt } from "./shared/settings";
 
 const TYPE = "datasphere-asset-fetch";
 
@@ -48,8 +48,7 @@ export = function register(RED: NodeAPI): void {
     const existing = oneOf<ExistingPolicy>(env(def.existing), ["skip-if-valid", "overwrite", "fail"], "skip-if-valid");
     const pool = new TransferPool(positiveInt(env(String(def.concurrency ?? "")), 4), positiveInt(env(String(def.perHost ?? "")), 2));
     const idleTimeoutMs = positiveInt(env(String(def.idleTimeout ?? "")), 30) * 1000;
-    const retriesText = env(String(def.retries ?? "")).trim();
-    const retries = retriesText !== "" && Number(retriesText) >= 0 ? Math.floor(Number(retriesText)) : 5;
+    const retries = Math.floor(numberOr(env(String(def.retries ?? "")), 5, 0));
     const failFast = def.failFast === true;
     const progress = def.progress === true;
     const fsync = def.fsync === true;

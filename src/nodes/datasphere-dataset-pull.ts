@@ -1,12 +1,14 @@
 import { setMaxListeners } from "node:events";
+import { abortError } from "../core/abort";
 import { DeliveryTracker, FlowWindow, planPull, readDataset, type ItemsEvent, type PullMode, type PullPlan, type PullSpec, type ResumeCursor } from "../core/dataset";
 import type { DatasetOrder } from "../core/endpoints";
 import { DatasphereError, toDatasphereError } from "../core/errors";
 import { isUsableConfig, type DatasphereConfigNode } from "./shared/config-node";
 import { resolveEnv } from "./shared/env";
 import type { DoneFunction, MessageHookEvent, Node, NodeAPI, NodeDef, NodeMessage, SendFunction } from "./shared/node-red";
+import { once } from "./shared/once";
 import { ThrottledStatus } from "./shared/status";
-import { oneOf, positiveInt } from "./shared/settings";
+import { numberOr, oneOf, positiveInt } from "./shared/settings";
 
 const TYPE = "datasphere-dataset-pull";
 /** Core nodes that keep `done()` until a whole sequence has arrived: their receipt releases the window. */
@@ -91,10 +93,7 @@ export = function register(RED: NodeAPI): void {
       pacing: def.pacing === "next" ? "next" : "auto",
       batch: positiveInt(env(String(def.batch ?? "")), 100),
       refuseWhenBusy: def.busy === "refuse",
-      retries: (() => {
-        const text = env(String(def.retries ?? "")).trim();
-        return text !== "" && Number(text) >= 0 ? Math.floor(Number(text)) : 4;
-      })(),
+      retries: Math.floor(numberOr(env(String(def.retries ?? "")), 4, 0)),
       idleTimeoutMs: positiveInt(env(String(def.idleTimeout ?? "")), 60) * 1000,
       stallMs: positiveInt(env(String(def.stallTimeout ?? "")), 60) * 1000,
     };
@@ -131,7 +130,7 @@ export = function register(RED: NodeAPI): void {
         return done(new Error(RED._(`${TYPE}.errors.unknownAction`, { action: String(action).slice(0, 40) })));
       }
       if (!usable) return done(new Error(RED._(`${TYPE}.errors.noConfig`)));
-      const job = { msg, send, done };
+      const job = { msg, send, done: once(done) };
       if (current) {
         if (settings.refuseWhenBusy) return done(new Error(RED._(`${TYPE}.errors.busy`)));
         if (queue.length >= MAX_QUEUE) return done(new Error(RED._(`${TYPE}.errors.queueFull`, { max: MAX_QUEUE })));
@@ -162,7 +161,7 @@ export = function register(RED: NodeAPI): void {
       };
       const waitForCredit = () =>
         new Promise<void>((resolve, reject) => {
-          const onAbort = () => reject(new DatasphereError("ABORTED", "pull aborted"));
+          const onAbort = () => reject(abortError("pull"));
           if (controller.signal.aborted) return onAbort();
           controller.signal.addEventListener("abort", onAbort, { once: true });
           creditWaiter = () => {
@@ -183,7 +182,11 @@ export = function register(RED: NodeAPI): void {
         },
       };
       entry.finished = runPull(job, controller.signal, pacing, () => entry.stopped)
-        .catch((error) => node.error(redact(String((error as Error)?.message ?? error))))
+        .catch((error) => {
+          const message = redact(String((error as Error)?.message ?? error));
+          node.error(message);
+          job.done(new Error(message));
+        })
         .finally(() => {
           current = undefined;
           const next = queue.shift();
@@ -282,7 +285,7 @@ export = function register(RED: NodeAPI): void {
         } else if (sinceYield >= settings.window) {
           sinceYield = 0;
           await new Promise((resolve) => setImmediate(resolve));
-          if (signal.aborted) throw new DatasphereError("ABORTED", "pull aborted");
+          if (signal.aborted) throw abortError("pull");
         }
       };
 
@@ -463,11 +466,11 @@ export = function register(RED: NodeAPI): void {
       for (const queued of queue.splice(0)) finishQueued(queued);
       const running = current;
       if (running) running.controller.abort();
-      const finish = () => {
+      const finish = once(() => {
         status.stop();
         if (usable) config.deregister(node);
         done();
-      };
+      });
       if (!running) return finish();
       const timer = setTimeout(finish, 5000);
       running.finished.then(() => {

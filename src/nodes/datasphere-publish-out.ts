@@ -5,8 +5,9 @@ import { createSchemaValidator, type SchemaCheckMode, type SchemaValidator } fro
 import { isUsableConfig, type DatasphereConfigNode } from "./shared/config-node";
 import { resolveEnv } from "./shared/env";
 import type { DoneFunction, Node, NodeAPI, NodeDef, NodeMessage, NodeStatus } from "./shared/node-red";
+import { once } from "./shared/once";
 import { ThrottledStatus } from "./shared/status";
-import { numberOr } from "./shared/settings";
+import { booleanFrom, numberOr } from "./shared/settings";
 
 const TYPE = "datasphere-publish-out";
 const CLOSE_DEADLINE_MS = 10_000;
@@ -22,13 +23,6 @@ interface PublishDef extends NodeDef {
   outboxAge?: number | string;
   overflow?: string;
   heartbeatTimeout?: number | string;
-}
-
-function booleanFrom(value: unknown): boolean | undefined {
-  if (typeof value === "boolean") return value;
-  if (value === "true") return true;
-  if (value === "false") return false;
-  return undefined;
 }
 
 export = function register(RED: NodeAPI): void {
@@ -230,13 +224,14 @@ export = function register(RED: NodeAPI): void {
         publisher.off("state", onState);
         publisher.dropOwner(node);
       }
-      const deadline = setTimeout(done, CLOSE_DEADLINE_MS);
+      const finish = once(done);
+      const deadline = setTimeout(finish, CLOSE_DEADLINE_MS);
       void leasePromise
         .then((l) => (lease ?? l).release())
         .catch(() => undefined)
         .then(() => {
           clearTimeout(deadline);
-          done();
+          finish();
         });
     });
   }

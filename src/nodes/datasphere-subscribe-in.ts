@@ -5,7 +5,7 @@ import { isUsableConfig, type DatasphereConfigNode } from "./shared/config-node"
 import { resolveEnv } from "./shared/env";
 import type { DoneFunction, Node, NodeAPI, NodeDef, NodeMessage } from "./shared/node-red";
 import { ThrottledStatus } from "./shared/status";
-import { numberOr } from "./shared/settings";
+import { booleanFrom, numberOr } from "./shared/settings";
 
 const TYPE = "datasphere-subscribe-in";
 const CONTEXT_KEY = "datasphere-last-event-id";
@@ -27,12 +27,6 @@ interface SubscribeDef extends NodeDef {
 interface SavedPosition {
   package: string;
   lastEventId: string;
-}
-
-function flag(value: unknown, fallback: boolean): boolean {
-  if (value === true || value === "true") return true;
-  if (value === false || value === "false") return false;
-  return fallback;
 }
 
 /** The first context store that keeps values across restarts (not the memory module), if any. */
@@ -84,8 +78,8 @@ export = function register(RED: NodeAPI): void {
     const idleTimeoutMs = numberOr(resolveEnv(RED, node, String(def.idleTimeout ?? "")), 90, 0.1) * 1000;
     const backoffCapMs = numberOr(resolveEnv(RED, node, String(def.backoffCap ?? "")), 60, 0.1) * 1000;
     const connectTimeoutMs = numberOr(resolveEnv(RED, node, String(def.connectTimeout ?? "")), 30, 0.1) * 1000;
-    const autoConnect = flag(def.autoConnect, true);
-    const resume = flag(def.resume, false);
+    const autoConnect = booleanFrom(def.autoConnect) ?? true;
+    const resume = booleanFrom(def.resume) ?? false;
     const store = resume ? persistentStore(RED.settings) : undefined;
     let pkg = resolveEnv(RED, node, def.package).trim();
 

@@ -1,7 +1,7 @@
 import { request, type Dispatcher } from "undici";
 import { sleep } from "../abort";
 import { Backoff, parseRetryAfter } from "../backoff";
-import { DatasphereError, errorForStatus, isDatasphereError, toDatasphereError } from "../errors";
+import { DatasphereError, errorForStatus, isRetryable, toDatasphereError } from "../errors";
 
 /** What every dataset reader needs: where the token may go, how long to wait, when to give up. */
 export interface ReaderOptions {
@@ -25,8 +25,6 @@ export interface ReaderOptions {
 }
 
 export type ResponseData = Dispatcher.ResponseData;
-
-const RETRYABLE = new Set(["RATE_LIMITED", "SERVER", "NETWORK", "TIMEOUT", "PROTOCOL"]);
 
 /** Refuses a URL that is not on the API origin before any byte is sent. */
 export function requireApiOrigin(url: string, options: ReaderOptions, what: string): void {
@@ -79,9 +77,9 @@ export async function withRetries<T>(url: string, options: ReaderOptions, attemp
     try {
       return await attempt();
     } catch (caught) {
-      const error = isDatasphereError(caught) ? caught : toDatasphereError(caught, "request");
+      const error = toDatasphereError(caught, "request");
       if (options.signal?.aborted) throw new DatasphereError("ABORTED", "pull aborted", { cause: error });
-      if (!RETRYABLE.has(error.code) || n >= retries) throw error;
+      if (!isRetryable(error) || n >= retries) throw error;
       if (error.retryAfterMs !== undefined && error.retryAfterMs > maxRetryAfter) throw error;
       const delayMs = backoff.next(error.retryAfterMs ?? 0);
       options.onRetry?.({ attempt: n + 1, delayMs, error, url });

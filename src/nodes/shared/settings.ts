@@ -13,3 +13,10 @@ export function positiveInt(value: unknown, fallback: number): number {
 export function oneOf<T extends string>(value: unknown, allowed: readonly T[], fallback: T): T {
   return allowed.includes(value as T) ? (value as T) : fallback;
 }
+
+/** `true`/`false` or their strings; anything else is undefined (the caller picks the default). */
+export function booleanFrom(value: unknown): boolean | undefined {
+  if (value === true || value === "true") return true;
+  if (value === false || value === "false") return false;
+  return undefined;
+}
