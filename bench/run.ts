@@ -4,7 +4,8 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { BenchModule, BenchRow } from "./bench-row";
 
-const SKIP = new Set(["run.js", "bench-row.js"]);
+// Only modules that export run(); servers and workers are started by them.
+const SKIP = new Set(["run.js", "bench-row.js", "publish-server.js", "asset-server.js", "dataset-worker.js", "subscribe-worker.js"]);
 
 function format(value: number | undefined, digits = 0): string {
   if (value === undefined || Number.isNaN(value)) return "";

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { request } from "undici";
 import { startSandbox, type Sandbox } from "../../src/sandbox";
 import { SseParser, type SseEvent } from "../../src/core/sse";
-import { waitFor } from "../helpers/node-red";
+import { waitFor } from "../helpers/wait";
 import { seeded } from "../helpers/sse-test-server";
 
 const TOKEN = "sandbox-token-sse-parse";

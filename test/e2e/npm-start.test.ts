@@ -40,7 +40,14 @@ describe("npm start (end to end: sandbox + real Node-RED + deployed example flow
   let output = "";
 
   after(async () => {
-    if (child && child.exitCode === null) child.kill("SIGKILL");
+    // start.js and the Node-RED it spawned share a process group: kill both, whatever state the test left.
+    if (child?.pid && child.exitCode === null) {
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        /* already gone */
+      }
+    }
     if (userDir) rmSync(userDir, { recursive: true, force: true });
   });
 
@@ -51,6 +58,7 @@ describe("npm start (end to end: sandbox + real Node-RED + deployed example flow
       cwd: repoRoot,
       env: { ...process.env, PORT: String(port), SANDBOX_PORT: String(await freePort()), SANDBOX_RATE: "5", DATASPHERE_START_USERDIR: userDir },
       stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
     });
     child.stdout!.on("data", (c: Buffer) => (output += c.toString()));
     child.stderr!.on("data", (c: Buffer) => (output += c.toString()));
@@ -89,9 +97,10 @@ describe("npm start (end to end: sandbox + real Node-RED + deployed example flow
     assert.ok(!output.includes("[error]"), `Node-RED logged an error:\n${output}`);
 
     const nodeRedPid = Number(/\bpid (\d+)/.exec(output)?.[1] ?? 0);
+    assert.ok(nodeRedPid > 0, "npm start prints the Node-RED pid");
     child.kill("SIGINT");
     const code = await new Promise<number | null>((resolve) => child!.once("exit", (c) => resolve(c)));
     assert.equal(code, 0, output.slice(-2000));
-    if (nodeRedPid) assert.equal(isAlive(nodeRedPid), false, "the Node-RED process is gone");
+    assert.equal(isAlive(nodeRedPid), false, "the Node-RED process is gone");
   });
 });

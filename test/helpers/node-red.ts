@@ -29,14 +29,6 @@ export function stopHelperServer(): Promise<void> {
   });
 }
 
-/** Waits until the predicate holds, polling; fails with the message after the timeout. */
-export async function waitFor(predicate: () => boolean | Promise<boolean>, message: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await predicate()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting: ${message}`);
-}
+export { sleep, waitFor } from "./wait";
 
 export { helper };

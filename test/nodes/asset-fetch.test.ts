@@ -97,11 +97,6 @@ describe("datasphere-asset-fetch node", function () {
   });
 
   it("the Usage-page case on live Items: subscribe-in -> asset-fetch, files verified and byte-identical", async function () {
-    const subscribeFile = join(repoRoot, "nodes", "datasphere-subscribe-in.js");
-    if (!existsSync(subscribeFile)) {
-      console.warn("    ! nodes/datasphere-subscribe-in.js is not built yet: skipping the live pipeline case");
-      this.skip();
-    }
     const live = [
       { id: "f1", type: "tab", label: "live" },
       { id: "cfg", type: "datasphere-config", apiUrl: sb.url, publishUrl: sb.publishUrl, authMode: "header" },
@@ -126,11 +121,6 @@ describe("datasphere-asset-fetch node", function () {
   });
 
   it("the example flow (examples/asset-fetch.json) downloads the three bands through dataset-pull", async function () {
-    const pullFile = join(repoRoot, "nodes", "datasphere-dataset-pull.js");
-    if (!existsSync(pullFile)) {
-      console.warn("    ! nodes/datasphere-dataset-pull.js is not built yet: skipping the example flow case");
-      this.skip();
-    }
     process.env.DATASPHERE_API_URL = sb.url;
     process.env.DATASPHERE_PUBLISH_URL = sb.publishUrl;
     try {
@@ -318,9 +308,8 @@ describe("datasphere-asset-fetch node", function () {
       helper.getNode("fetch").receive({ payload: item });
       const dir = join(tmp, "c", "closing");
       await waitFor(() => existsSync(join(dir, "plain.bin.part")) && statSync(join(dir, "plain.bin.part")).size >= 1_000_000 && existsSync(join(dir, "checked.bin.part")) && statSync(join(dir, "checked.bin.part")).size >= 1_000_000, "both stalled");
-      const started = Date.now();
       await helper.unload();
-      assert.ok(Date.now() - started < 5_000, "close is quick");
+      // Only an aborted transfer removes the .part it cannot resume: the abort, not a deadline, ended close.
       assert.deepEqual(listFiles(dir), ["checked.bin.part"]);
       assert.equal(r.msgs.length, 0);
     } finally {

@@ -447,11 +447,8 @@ describe("datasphere-dataset-pull node", function () {
     await load([pullWithHooks, slowSink], flow, sb.token);
     helper.getNode("pull").receive({});
     await waitFor(() => helper.getNode("sink").received.length >= 5, "pulling");
-    const started = Date.now();
     await helper.unload();
-    const closeMs = Date.now() - started;
-    assert.ok(closeMs < 5000, `closed well inside the close timeout (${closeMs} ms)`);
-    if (process.env.DS_DEBUG) console.log("close took", closeMs);
+    // The hooks go when the pull itself ends: gone at close means the abort ended it, not the close deadline.
     assert.ok(!runtimeHooks.has(`onComplete.datasphereDatasetPullpull`));
     await waitFor(() => sb.openSockets() === 0, "the sandbox sees the connection closed");
   });

@@ -3,11 +3,10 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { startSandbox, type Sandbox } from "../../src/sandbox";
 import { corpusDocuments, corpusIndex, corpusRoot, requireCorpus, STAC_TYPES, type CorpusIndexEntry } from "../helpers/corpus";
-import { builtNode, configNode, helper, nodeRedPath, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
+import { builtNode, configNode, helper, nodeRedPath, sleep, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
 import { startWsTestServer, type WsTestServer } from "../helpers/ws-test-server";
 
 const TOKEN = "publish-node-token-123";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Node-RED's own catch and complete nodes, from the runtime under test. */
 function coreNode(file: string): unknown {
@@ -51,7 +50,7 @@ function item(id: string): Record<string, unknown> {
 describe("datasphere-publish-out node", function () {
   this.timeout(120_000);
   before(async () => {
-    helper.settings({ datasphereReconnectMs: 20, datasphereReconnectMaxMs: 200, datasphereAuthRetryMs: 3_000, datasphereHandshakeTimeoutMs: 2_000 });
+    helper.settings({ datasphereReconnectMs: 20, datasphereReconnectMaxMs: 200, datasphereAuthRetryMs: 30_000, datasphereHandshakeTimeoutMs: 2_000 });
     await startHelperServer();
   });
   after(stopHelperServer);
