@@ -83,12 +83,17 @@ describe("core/sse parser on the sandbox's streams", function () {
       url,
       (b) => b.includes("id: 200\n"),
       () => {
-        void waitFor(() => sb.liveSubscriberCount(pkg) === 1, "subscribed").then(async () => {
-          for (let i = 0; i < 200; i++) {
-            sb.publishLive(pkg);
-            if (i % 20 === 0) await new Promise((r) => setTimeout(r, 10));
-          }
-        });
+        waitFor(() => sb.liveSubscriberCount(pkg) === 1, "subscribed")
+          .then(async () => {
+            for (let i = 0; i < 200; i++) {
+              sb.publishLive(pkg);
+              if (i % 20 === 0) await new Promise((r) => setTimeout(r, 10));
+            }
+          })
+          .catch((error) => {
+            // The capture waits for event 200; say why it never comes instead of timing out silently.
+            console.error(`    ! publishing to the subscriber failed: ${(error as Error).message}`);
+          });
       },
     );
     sb.faults.clear();
