@@ -1,17 +1,8 @@
 import { strict as assert } from "node:assert";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startNodeRed } from "../helpers/node-red-process";
+import { isAlive, startNodeRed } from "../helpers/node-red-process";
 import { freshUserDir, removeDir } from "./support";
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe("e2e helper: a real Node-RED process", function () {
   this.timeout(120_000);
@@ -30,7 +21,7 @@ describe("e2e helper: a real Node-RED process", function () {
     });
     try {
       assert.match(nr.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
-      assert.ok(alive(nr.pid));
+      assert.ok(isAlive(nr.pid));
       const flows = (await (await fetch(new URL("flows", nr.url), { headers: { Accept: "application/json" } })).json()) as Array<{ id: string }>;
       assert.deepEqual(flows.map((n) => n.id).sort(), ["i1", "t1"]);
       assert.match(nr.log(), /Server now running at/);
@@ -39,7 +30,7 @@ describe("e2e helper: a real Node-RED process", function () {
     } finally {
       await nr.stop();
     }
-    assert.equal(alive(nr.pid), false, "the Node-RED process has exited");
+    assert.equal(isAlive(nr.pid), false, "the Node-RED process has exited");
     await nr.stop(); // idempotent
   });
 

@@ -67,6 +67,16 @@ export function bcryptHash(password: string, nodeRedMain = nodeRedMainPath()): s
 }
 
 /** Asks the OS for a free loopback port (Node-RED does not accept uiPort 0). */
+/** True while a process with this pid exists. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function freePort(): Promise<number> {
   return new Promise((done, fail) => {
     const server = createServer();
