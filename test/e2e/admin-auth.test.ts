@@ -1,6 +1,11 @@
 import { strict as assert } from "node:assert";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { repoRoot } from "../helpers/paths";
 import { bcryptHash, startNodeRed, type NodeRedProcess } from "../helpers/node-red-process";
 import { freshUserDir, linkCheckout, removeDir } from "./support";
+
+const catalog = JSON.parse(readFileSync(join(repoRoot, "nodes", "locales", "en-US", "datasphere-config.json"), "utf8"));
 
 /** The config node's admin route must sit behind Node-RED's adminAuth like every editor route. */
 describe("e2e: /datasphere-config/test behind adminAuth", function () {
@@ -77,6 +82,6 @@ describe("e2e: /datasphere-config/test behind adminAuth", function () {
     assert.equal(response.status, 400);
     const body = (await response.json()) as { verdict: string; detail: string };
     assert.equal(body.verdict, "invalid");
-    assert.equal(body.detail, "Type the token, or deploy this configuration first: the stored token is only tested against its deployed API URL");
+    assert.equal(body.detail, catalog["datasphere-config"].test.deployFirst, "the route's own answer, from the locale catalog");
   });
 });
