@@ -4,13 +4,13 @@
 //         whose sinon spies keep every message) running datasphere-dataset-pull into a sink node.
 // Input: one JSON argument. Output: one JSON line on stdout.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import { request } from "undici";
 import { LineSplitter } from "../src/core/lines";
 import { repoRoot } from "../test/helpers/paths";
+import { startEmbeddedNodeRed } from "./embedded-node-red";
 
 export interface WorkerInput {
   variant: "raw" | "node";
@@ -160,22 +160,7 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
     { id: "sink", type: input.sink === "slow" ? "bench-slow-sink" : "bench-fast-sink", z: "tab", wires: [] },
     { id: "fin", type: "bench-done", z: "tab", wires: [] },
   ];
-  writeFileSync(join(userDir, "flows.json"), JSON.stringify(flows));
-  writeFileSync(join(userDir, "flows_cred.json"), JSON.stringify({ cfg: { token: input.token } }));
-  const nodeRedMain = process.env.NODE_RED_PATH ? resolve(process.env.NODE_RED_PATH) : require.resolve("node-red");
-  const RED = require(nodeRedMain);
-  RED.init(createServer(), {
-    userDir,
-    flowFile: "flows.json",
-    credentialSecret: false,
-    nodesDir: [benchNodes, join(repoRoot, "nodes")],
-    httpAdminRoot: false,
-    httpNodeRoot: false,
-    editorTheme: { tours: false, projects: { enabled: false } },
-    telemetry: { enabled: false, updateNotification: false },
-    logging: { console: { level: "error", metrics: false, audit: false } },
-  });
-  await RED.start();
+  const RED = await startEmbeddedNodeRed({ userDir, flows, token: input.token, nodesDir: [benchNodes, join(repoRoot, "nodes")] });
   const deadline = Date.now() + 60_000;
   while (!bench.trigger && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   if (!bench.trigger) throw new Error("the bench flow did not start");

@@ -5,13 +5,12 @@
 //   node build/bench/dataset.js [--quick]
 // Each measurement runs in its own process (bench/dataset-worker.ts). The server runs here.
 import { fork } from "node:child_process";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { request } from "undici";
 import { startSandbox, type Sandbox } from "../src/sandbox";
 import { median, type BenchRow } from "./bench-row";
 import type { WorkerInput, WorkerResult } from "./dataset-worker";
+import { startReplayServer, type ReplayServer } from "./replay-server";
 
 const TOKEN = "sandbox-token";
 const BIG = "sentinel-2-l2a-1m";
@@ -42,38 +41,15 @@ function runWorker(input: WorkerInput): Promise<WorkerResult> {
 }
 
 /** Serves sandbox Items (recorded once) again and again from memory: a server that is never the bottleneck. */
-export async function startReplayServer(sb: Sandbox): Promise<{ url: string; close(): Promise<void> }> {
+export async function startDatasetReplayServer(sb: Sandbox): Promise<ReplayServer> {
   const response = await request(`${sb.url}/api/dataset/v1/${BIG}/stream/?${firstItems(REPLAY_DISTINCT)}`, { headers: { authorization: `Token ${TOKEN}` } });
   const text = await response.body.text();
   const lines = text.split("\n").filter((l) => l.length > 0).map((l) => Buffer.from(`${l}\n`));
   if (lines.length !== REPLAY_DISTINCT) throw new Error(`recorded ${lines.length} Items, not ${REPLAY_DISTINCT}`);
-  const server: Server = createServer(async (req, res) => {
-    const count = Number(/^\/api\/dataset\/v1\/replay-(\d+)\/stream\//.exec(req.url ?? "")?.[1] ?? 0);
-    res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8" });
-    let batch: Buffer[] = [];
-    let size = 0;
-    for (let i = 0; i < count; i++) {
-      const line = lines[i % lines.length];
-      batch.push(line);
-      size += line.length;
-      if (size >= 64 * 1024 || i === count - 1) {
-        const ok = res.write(Buffer.concat(batch, size));
-        batch = [];
-        size = 0;
-        if (!ok) await new Promise((r) => res.once("drain", r));
-        if (res.destroyed) return;
-      }
-    }
-    res.end();
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
-  };
+  return startReplayServer((req) => ({
+    count: Number(/^\/api\/dataset\/v1\/replay-(\d+)\/stream\//.exec(req.url ?? "")?.[1] ?? 0),
+    piece: (i) => [lines[i % lines.length]],
+  }));
 }
 
 function check(result: WorkerResult, expected: number, what: string): WorkerResult {
@@ -86,7 +62,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
   const quick = opts.quick;
   const rows: BenchRow[] = [];
   const sb = await startSandbox({ port: 0, token: TOKEN, seed: 1, rate: 0, heartbeatMs: 0, keepAliveMs: 0 });
-  const replay = await startReplayServer(sb);
+  const replay = await startDatasetReplayServer(sb);
   try {
     // 1. Throughput and its growth: raw baseline vs the node into a fast sink, alternating rounds,
     // replay server, at 10k, 100k and 1M Items (time should grow linearly, peak RSS stay flat).

@@ -6,13 +6,13 @@
 //   node:        a real Node-RED runtime (RED.init/RED.start) running datasphere-subscribe-in into a sink node
 // Input: one JSON argument. Output: one JSON line on stdout.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { request } from "undici";
 import { SseParser } from "../src/core/sse";
 import { Subscription } from "../src/core/subscription";
 import { repoRoot } from "../test/helpers/paths";
+import { startEmbeddedNodeRed } from "./embedded-node-red";
 
 export type Variant = "bytes" | "bytes-http" | "raw-http" | "core" | "json" | "json-hot" | "raw" | "eventsource" | "undici-es" | "node";
 
@@ -332,21 +332,7 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
     { id: "sub", type: "datasphere-subscribe-in", z: "tab", server: "cfg", package: input.pkg, autoConnect: false, output: "object", stacCheck: "off", wires: [["sink"]] },
     { id: "sink", type: "bench-sub-sink", z: "tab", wires: [] },
   ];
-  writeFileSync(join(userDir, "flows.json"), JSON.stringify(flows));
-  writeFileSync(join(userDir, "flows_cred.json"), JSON.stringify({ cfg: { token: input.token } }));
-  const RED = require(process.env.NODE_RED_PATH ? resolve(process.env.NODE_RED_PATH) : require.resolve("node-red"));
-  RED.init(createServer(), {
-    userDir,
-    flowFile: "flows.json",
-    credentialSecret: false,
-    nodesDir: [benchNodes, join(repoRoot, "nodes")],
-    httpAdminRoot: false,
-    httpNodeRoot: false,
-    editorTheme: { tours: false, projects: { enabled: false } },
-    telemetry: { enabled: false, updateNotification: false },
-    logging: { console: { level: "error", metrics: false, audit: false } },
-  });
-  await RED.start();
+  const RED = await startEmbeddedNodeRed({ userDir, flows, token: input.token, nodesDir: [benchNodes, join(repoRoot, "nodes")] });
   const deadline = Date.now() + 60_000;
   while (!bench.trigger && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   if (!bench.trigger) throw new Error("the bench flow did not start");

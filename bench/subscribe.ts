@@ -9,13 +9,12 @@
 // serves sandbox Items (3-12 KB, recorded once, encoded once) from memory.
 // BENCH_SUBSCRIBE_VARIANTS=raw,raw-http,... picks other variants (bytes-http and raw-http use node:http).
 import { fork } from "node:child_process";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { request } from "undici";
 import { startSandbox } from "../src/sandbox";
 import { median, type BenchRow } from "./bench-row";
 import type { Variant, WorkerInput, WorkerResult } from "./subscribe-worker";
+import { startReplayServer, type ReplayServer } from "./replay-server";
 
 const TOKEN = "sandbox-token";
 const DISTINCT = 1000;
@@ -48,42 +47,17 @@ export async function recordItems(): Promise<string[]> {
  * Items are encoded once; each write is one Buffer.concat, so the server (its own process) stays far
  * above what any reader here can take (see the "read and discard" row).
  */
-export async function startReplayServer(items: string[]): Promise<{ url: string; close(): Promise<void> }> {
+export async function startSseReplayServer(items: string[]): Promise<ReplayServer> {
   const encoded = items.map((item) => Buffer.from(`data: ${item}\n\n`));
-  const server: Server = createServer(async (req, res) => {
+  return startReplayServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
     const count = Number(/^replay-(\d+)$/.exec(url.searchParams.get("package") ?? "")?.[1] ?? 0);
     if (req.headers.authorization !== `Token ${TOKEN}`) {
       res.writeHead(401).end();
-      return;
+      return null;
     }
-    res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });
-    let parts: Buffer[] = [];
-    let size = 0;
-    for (let i = 0; i < count; i++) {
-      const id = Buffer.from(`id: ${i + 1}\n`, "latin1");
-      const item = encoded[i % encoded.length];
-      parts.push(id, item);
-      size += id.length + item.length;
-      if (size >= 65_536 || i === count - 1) {
-        const ok = res.write(Buffer.concat(parts, size));
-        parts = [];
-        size = 0;
-        if (!ok) await new Promise((r) => res.once("drain", r));
-        if (res.destroyed) return;
-      }
-    }
-    res.end();
+    return { count, piece: (i) => [Buffer.from(`id: ${i + 1}\n`, "latin1"), encoded[i % encoded.length]] };
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
 }
 
 function runWorker(input: WorkerInput): Promise<WorkerResult> {
@@ -185,7 +159,7 @@ async function measure(serverUrl: string, count: number, rounds: number, avgKb: 
 export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
   const items = await recordItems();
   const avgKb = items.reduce((n, s) => n + s.length, 0) / items.length / 1024;
-  const server = await startReplayServer(items);
+  const server = await startSseReplayServer(items);
   // Cost growth: time should grow linearly with the count, peak RSS stay flat.
   const plan: Array<{ count: number; rounds: number }> = opts.quick
     ? [{ count: 10_000, rounds: 1 }]
