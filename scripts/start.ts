@@ -9,8 +9,8 @@ import { startSandbox } from "../src/sandbox";
 const repoRoot = resolve(__dirname, "..", "..");
 const userDir = resolve(process.env.DATASPHERE_START_USERDIR ?? join(repoRoot, ".node-red-dev"));
 const CONFIG_ID = "datasphere-sandbox-config";
-/** Examples that need something the sandbox does not provide (an MQTT broker) stay import-only. */
-const NOT_DEPLOYED = new Set(["mqtt-fanout.json"]);
+/** Examples that need something the sandbox does not provide (an MQTT broker, more Node-RED processes, a map node from npm) stay import-only. */
+const NOT_DEPLOYED = new Set(["mqtt-fanout.json", "scale-out-publisher.json", "scale-out-worker.json", "map-footprints.json"]);
 
 interface FlowNode {
   id: string;
