@@ -26,13 +26,13 @@ describe("e2e: scale-out over Mosquitto (examples scale-out-publisher + 3 x scal
     sandbox = await startSandbox({ port: 0, token: "scale-out-token", seed: 7, rate: 0 });
     broker = await startMosquitto();
     observer = await WorkObserver.connect(broker.port);
-    // A 2 s idle timeout (the example has 30 s): the kill test holds downloads, then lets them go.
+    // A 10 s idle timeout (the example has 30 s): the kill test holds downloads, then lets them go.
     fleet = await startFleet({
       sandbox,
       broker,
       workers: 3,
       workerPatch: (node) => {
-        if (node.type === "datasphere-asset-fetch") node.idleTimeout = 2;
+        if (node.type === "datasphere-asset-fetch") node.idleTimeout = 10;
       },
     });
     await waitFor(() => sandbox!.liveSubscriberCount(LIVE) >= 1, "the publisher's subscription", 60_000);
@@ -74,6 +74,7 @@ describe("e2e: scale-out over Mosquitto (examples scale-out-publisher + 3 x scal
     // At the source: one download request per Item (the example fetches one asset).
     assert.equal(sandbox!.stats.assetRequests - assetRequests, ids.length, "one asset request per Item");
     for (const id of ids) assert.equal(observer!.handedOut.get(id), 1, `${id} handed out once`);
+    for (const nr of [fleet!.publisher, ...fleet!.workers.map((w) => w.nr)]) assert.doesNotMatch(nr.log(), /\[(warn|error)\] \[/, "no node warned or failed");
   });
 
   it("hands the unfinished Items of a worker killed mid-download (SIGKILL) to the others: no Item lost", async () => {
