@@ -36,6 +36,8 @@ export interface Worker {
 export interface Fleet {
   publisher: NodeRedProcess;
   workers: Worker[];
+  /** Starts one more worker and waits until it is subscribed. */
+  addWorker(name: string): Promise<Worker>;
   stop(): Promise<void>;
 }
 
@@ -82,7 +84,13 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     await o.broker.waitForSubscriptions("datasphere/work/gone", 1);
     await o.broker.waitForSubscriptions("datasphere/work/done", 1);
     await o.broker.waitForSubscriptions("datasphere/work/taken", 1);
-    return { publisher: pub.nr, workers: workers.map((w, i) => ({ name: names[i], ...w })), stop };
+    let members = o.workers;
+    const addWorker = async (name: string): Promise<Worker> => {
+      const worker = { name, ...(await start(`scale-out-${name}`, exampleFlows("scale-out-worker", o.broker.port, o.workerPatch), name)) };
+      await o.broker.waitForSubscriptions(SHARED_FILTER, ++members);
+      return worker;
+    };
+    return { publisher: pub.nr, workers: workers.map((w, i) => ({ name: names[i], ...w })), addWorker, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -109,4 +109,22 @@ describe("e2e: scale-out over Mosquitto (examples scale-out-publisher + 3 x scal
     const onDisk = new Set(fleet!.workers.filter((w) => w !== victim).flatMap((w) => downloadedIds(w.userDir)));
     assert.deepEqual(ids.filter((id) => !onDisk.has(id)), [], "no Item lost");
   });
+
+  it("keeps the Items published while no worker is connected, and hands them to the first worker that comes", async () => {
+    // The two survivors stop as a user stops Node-RED (their close message says they went away).
+    const survivors = fleet!.workers.filter((w) => isAlive(w.nr.pid));
+    await Promise.all(survivors.map((w) => w.nr.stop()));
+    await waitFor(() => survivors.every((w) => observer!.gone.includes(w.name)), "the survivors' close messages", 30_000);
+    // No member in the shared subscription: the broker keeps nothing; the ledger does.
+    const ids = await publishItems(3);
+    const late = await fleet!.addWorker("worker-4");
+    await waitFor(() => ids.every((id) => observer!.doneIds().has(id)), "every Item done by the new worker", 90_000).catch((error: Error) => {
+      throw new Error(`${error.message}\n${observer!.describe(ids)}\n${late.nr.log().split("\n").slice(-15).join("\n")}`);
+    });
+    for (const id of ids) {
+      assert.deepEqual(observer!.done.filter((d) => d.id === id).map((d) => d.worker), ["worker-4"], `${id} downloaded once, by worker-4`);
+      assert.equal(observer!.handedOut.get(id), 2, `${id} handed out when published, and again when worker-4 came`);
+    }
+    assert.deepEqual(ids.filter((id) => !downloadedIds(late.userDir).includes(id)), [], "the files are in worker-4's folder");
+  });
 });
