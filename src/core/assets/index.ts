@@ -1,13 +1,14 @@
 import { setMaxListeners } from "node:events";
 import { DatasphereError, toDatasphereError } from "../errors";
 import { anySignal } from "../abort";
-import { planItem, assetError, type Plan, type PlanEntry, type PlanOptions } from "./planner";
+import { planItemAsync, assetError, type Plan, type PlanEntry, type PlanOptions } from "./planner";
 import { TransferPool } from "./pool";
 import { transferAsset, type ChecksumState, type TransferOptions, type TransferResult } from "./transfer";
 
-export { planItem, checkLayout, DEFAULT_LAYOUT, type Plan, type PlanEntry, type PlanError, type PlanOptions, type SelectBy, type NamingMode } from "./planner";
+export { planItem, planItemAsync, checkLayout, DEFAULT_LAYOUT, type Plan, type PlanEntry, type PlanError, type PlanOptions, type SelectBy, type NamingMode } from "./planner";
 export { TransferPool } from "./pool";
-export { transferAsset, type ExistingPolicy, type ChecksumState, type TransferOptions, type TransferResult } from "./transfer";
+export { defaultSelection, type SelectionRule } from "./selection";
+export { transferAsset, DEFAULT_MAX_BYTES_WITHOUT_SIZE, DEFAULT_MAX_RETRY_AFTER_MS, type ExistingPolicy, type ChecksumState, type TransferOptions, type TransferResult } from "./transfer";
 export { parseMultihash, toMultihash } from "./multihash";
 export { displayHref } from "./naming";
 export { containedPath, sanitizeSegment, unsafeReason } from "./paths";
@@ -49,7 +50,7 @@ export interface FetchOutcome {
 
 /** Plans an Item's downloads, then runs them through the pool; one outcome per Item. */
 export async function fetchItemAssets(item: unknown, options: FetchOptions): Promise<FetchOutcome> {
-  const plan = planItem(item, options);
+  const plan = await planItemAsync(item, options);
   const errors: DatasphereError[] = plan.errors.map((e) => e.error);
   for (const e of errors) options.onEvent?.({ event: "error", itemId: plan.itemId, key: String(e.details?.key ?? ""), code: e.code, message: e.message, started: false });
   const results: TransferResult[] = [];
@@ -107,8 +108,9 @@ async function runOne(entry: PlanEntry, options: FetchOptions, signal: AbortSign
 function rewriteItem(item: Record<string, unknown>, entries: PlanEntry[], files: FileRecord[]): Record<string, unknown> {
   const copy = structuredClone(item);
   const assets = copy.assets as Record<string, Record<string, unknown>>;
+  const byKey = new Map(entries.map((e) => [e.key, e]));
   for (const file of files) {
-    const entry = entries.find((e) => e.key === file.key);
+    const entry = byKey.get(file.key);
     const asset = assets[file.key];
     if (!entry || !asset) continue;
     const alternate = asset.alternate && typeof asset.alternate === "object" ? { ...(asset.alternate as Record<string, unknown>) } : {};
