@@ -289,3 +289,30 @@ function isIri(value: string): boolean {
     return false;
   }
 }
+
+/** What publish does with a schema result: refuse (reject mode), warnings to log, and a note for a migrated legacy document. */
+export interface SchemaVerdict {
+  reject?: string;
+  /** Core-schema problems (and "cannot be validated") in warn mode. */
+  warnings: string[];
+  extensionWarnings: string[];
+  note?: string;
+}
+
+export function schemaVerdict(result: SchemaResult, mode: SchemaCheckMode, label: string): SchemaVerdict {
+  const verdict: SchemaVerdict = { warnings: [], extensionWarnings: [] };
+  const how = result.migratedFrom ? ` (validated as migrated from ${result.migratedFrom})` : "";
+  if (result.cannotValidate) {
+    const text = `${label} cannot be validated: ${result.cannotValidate}`;
+    if (mode === "reject") verdict.reject = `${text}; add the schema to the schema folder, or set the schema check to warn`;
+    else verdict.warnings.push(text);
+  }
+  if (result.coreErrors.length > 0) {
+    const text = `${label}${how}: ${result.coreErrors.join("; ")}`;
+    if (mode === "reject") verdict.reject ??= text;
+    else verdict.warnings.push(text);
+  }
+  if (result.extensionErrors.length > 0) verdict.extensionWarnings.push(`${label}${how}: ${result.extensionErrors.join("; ")}`);
+  if (result.migratedFrom && !verdict.reject) verdict.note = `${label} validated as migrated from ${result.migratedFrom}`;
+  return verdict;
+}

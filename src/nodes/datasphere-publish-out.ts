@@ -1,7 +1,7 @@
 import { DatasphereError, isDatasphereError } from "../core/errors";
 import { Publisher, PUBLISHER_DEFAULTS, preparePublishMessage, type OutboxLimits, type PreparedMessage, type PublisherStatus, type PublishFields } from "../core/publisher";
 import type { Lease } from "../core/shared-resource";
-import { createSchemaValidator, type SchemaCheckMode, type SchemaValidator } from "../core/stac-schema";
+import { createSchemaValidator, schemaVerdict, type SchemaCheckMode, type SchemaValidator } from "../core/stac-schema";
 import { isUsableConfig, type DatasphereConfigNode } from "./shared/config-node";
 import { resolveEnv } from "./shared/env";
 import type { DoneFunction, Node, NodeAPI, NodeDef, NodeMessage, NodeStatus } from "./shared/node-red";
@@ -38,7 +38,9 @@ export = function register(RED: NodeAPI): void {
       EXPIRED: "errors.expired",
       CLOSED: "errors.closed",
     };
-    return new DatasphereError(err.code, key(catalogKey[err.code] ?? "errors.other", { detail: err.message }), { details: { ...err.details, detail: err.message } });
+    // The catalog text already says "Not published:": a core message that says it too is not repeated.
+    const detail = err.message.replace(/^not published:\s*/i, "");
+    return new DatasphereError(err.code, key(catalogKey[err.code] ?? "errors.other", { detail }), { details: { ...err.details, detail } });
   }
 
   function PublishOut(this: Node, def: PublishDef): void {
@@ -161,19 +163,15 @@ export = function register(RED: NodeAPI): void {
       return { activeParent, provider: provider || undefined, subscribable };
     }
 
-    /** Throws INVALID_STAC (reject mode, core schema); logs warnings otherwise. */
+    /** Throws INVALID_STAC (reject mode: core schema fails, or no schema can check it); logs warnings otherwise. */
     async function checkSchema(prepared: PreparedMessage): Promise<void> {
       if (!validator) return;
       const result = await validator.validate(prepared.doc);
-      if (result.coreErrors.length > 0) {
-        const detail = `${prepared.label}: ${result.coreErrors.join("; ")}`;
-        if (schemaMode === "reject") throw new DatasphereError("INVALID_STAC", `not published: ${detail}`, { details: { schema: result } });
-        node.warn(key("errors.schemaWarning", { detail }));
-      }
-      if (result.extensionErrors.length > 0) {
-        const detail = `${prepared.label}: ${result.extensionErrors.join("; ")}`;
-        node.warn(key("errors.extensionWarning", { detail }));
-      }
+      const verdict = schemaVerdict(result, schemaMode, prepared.label);
+      if (verdict.reject) throw new DatasphereError("INVALID_STAC", verdict.reject, { details: { schema: result } });
+      for (const detail of verdict.warnings) node.warn(key("errors.schemaWarning", { detail }));
+      for (const detail of verdict.extensionWarnings) node.warn(key("errors.extensionWarning", { detail }));
+      if (verdict.note) node.log(verdict.note);
     }
 
     node.on("input", (msg: NodeMessage, _send: unknown, done: DoneFunction) => {
