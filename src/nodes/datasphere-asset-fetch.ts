@@ -1,6 +1,6 @@
 import { setMaxListeners } from "node:events";
 import { resolve as resolvePath } from "node:path";
-import { checkLayout, DEFAULT_LAYOUT, fetchItemAssets, TransferPool, type AssetEvent, type ExistingPolicy, type FetchOutcome, type NamingMode, type SelectBy } from "../core/assets";
+import { checkLayout, DEFAULT_LAYOUT, DEFAULT_MAX_BYTES_WITHOUT_SIZE, fetchItemAssets, TransferPool, type AssetEvent, type ExistingPolicy, type FetchOutcome, type NamingMode, type SelectBy } from "../core/assets";
 import { DatasphereError, toDatasphereError } from "../core/errors";
 import { isUsableConfig, type DatasphereConfigNode } from "./shared/config-node";
 import { resolveEnv } from "./shared/env";
@@ -29,6 +29,10 @@ interface AssetFetchDef extends NodeDef {
   progress?: boolean;
   fsync?: boolean;
   tokenHosts?: string;
+  missingKeys?: string;
+  includeArchives?: boolean;
+  unverifiable?: string;
+  maxSizeMb?: number | string;
 }
 
 function list(value: unknown): string[] {
@@ -54,6 +58,10 @@ export = function register(RED: NodeAPI): void {
     const fsync = def.fsync === true;
     const tokenHosts = list(env(def.tokenHosts)).map((h) => (/^https?:\/\//.test(h) ? h : `https://${h}`));
     const layoutProblem = checkLayout(layout);
+    const missingKeys = oneOf<"skip" | "error">(env(def.missingKeys), ["skip", "error"], "skip");
+    const unverifiableChecksum = oneOf<"error" | "keep">(env(def.unverifiable), ["error", "keep"], "error");
+    const includeArchives = def.includeArchives === true;
+    const maxBytesWithoutSize = positiveInt(env(String(def.maxSizeMb ?? "")), DEFAULT_MAX_BYTES_WITHOUT_SIZE / 2 ** 20) * 2 ** 20;
 
     const status = new ThrottledStatus(node);
     const closing = new AbortController();
@@ -140,6 +148,10 @@ export = function register(RED: NodeAPI): void {
           layout,
           naming,
           existing,
+          missingKeys,
+          unverifiableChecksum,
+          includeArchives,
+          maxBytesWithoutSize,
           pool,
           idleTimeoutMs,
           retries,
@@ -161,12 +173,20 @@ export = function register(RED: NodeAPI): void {
       }
       if (closing.signal.aborted) return done();
       const errors = outcome.errors;
+      // Requested keys this Item does not have (documented): always an array, empty when none.
+      msg.skipped = outcome.plan.skipped;
       // Per-asset errors ride on the message: on the output (keep-going) and in a Catch node's copy.
       if (errors.length > 0) msg.errors = errors.map((e) => ({ code: e.code, message: redact(e.message), ...(e.details ?? {}) }));
       if (errors.length === 0 || (!failFast && outcome.files.length > 0)) {
         msg.payload = outcome.item;
         msg.files = outcome.files;
         send([msg, null]);
+      }
+      if (errors.length === 0 && outcome.plan.selected === 0) {
+        const skipped = outcome.plan.skipped.length > 0 ? RED._(`${TYPE}.warnings.skipped`, { keys: outcome.plan.skipped.join(", ") }) : "";
+        node.warn(redact(RED._(`${TYPE}.warnings.nothingSelected`, { item: outcome.plan.itemId, rule: RED._(`${TYPE}.rule.${outcome.plan.rule}`), skipped })));
+        if (activeTransfers === 0) status.set({ fill: "yellow", shape: "ring", text: RED._(`${TYPE}.status.nothingSelected`) });
+        return done();
       }
       if (errors.length === 0) {
         if (activeTransfers === 0) status.set({ fill: "grey", shape: "dot", text: RED._(`${TYPE}.status.done`, { count: outcome.files.length }) });
