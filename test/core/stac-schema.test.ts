@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { checkStac } from "../../src/core/stac";
 import { createSchemaValidator } from "../../src/core/stac-schema";
@@ -109,5 +110,20 @@ describe("core/stac-schema (offline JSON Schema, schemas from the corpus folder)
     }
     // The core schema still validates after its entry was evicted and compiled again.
     assert.deepEqual((await validator.validate(base)).coreErrors, []);
+  });
+
+  it("ajv, ajv-formats and stac-migrate are loaded only once a validator is made (a flow with the check off never loads them)", () => {
+    const module = join(__dirname, "../../src/core/stac-schema.js");
+    const script = `
+      const loaded = () => Object.keys(require.cache).filter((k) => /node_modules[\\/](ajv|ajv-formats|@radiantearth[\\/]stac-migrate)[\\/]/.test(k)).map((k) => k.split(/node_modules[\\/]/).pop().split(/[\\/]/)[0]);
+      const { createSchemaValidator } = require(${JSON.stringify(module)});
+      const before = new Set(loaded());
+      const v = createSchemaValidator({ schemaDir: ${JSON.stringify(join(corpusRoot, "schemas"))} });
+      v.validate({ type: "Feature", stac_version: "1.0.0-beta.2", id: "x", links: [], assets: {}, geometry: null, properties: { datetime: null } }).then(() => {
+        console.log(JSON.stringify({ before: [...before], after: [...new Set(loaded())].sort() }));
+      });`;
+    const out = JSON.parse(execFileSync(process.execPath, ["-e", script], { encoding: "utf8" }));
+    assert.deepEqual(out.before, []);
+    assert.deepEqual(out.after, ["@radiantearth", "ajv", "ajv-formats"]);
   });
 });
