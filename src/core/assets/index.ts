@@ -105,20 +105,22 @@ async function runOne(entry: PlanEntry, options: FetchOptions, signal: AbortSign
   }
 }
 
+/** A copy of the Item whose downloaded assets point to the local files; only the changed assets are deep-copied (an Item may hold thousands). */
 function rewriteItem(item: Record<string, unknown>, entries: PlanEntry[], files: FileRecord[]): Record<string, unknown> {
-  const copy = structuredClone(item);
-  const assets = copy.assets as Record<string, Record<string, unknown>>;
+  const assets: Record<string, Record<string, unknown>> = { ...(item.assets as Record<string, Record<string, unknown>>) };
+  const copy: Record<string, unknown> = { ...item, assets };
   const byKey = new Map(entries.map((e) => [e.key, e]));
   for (const file of files) {
     const entry = byKey.get(file.key);
-    const asset = assets[file.key];
-    if (!entry || !asset) continue;
+    if (!entry || !assets[file.key]) continue;
+    const asset = structuredClone(assets[file.key]);
     const alternate = asset.alternate && typeof asset.alternate === "object" ? { ...(asset.alternate as Record<string, unknown>) } : {};
     let name = "original";
     for (let n = 2; name in alternate; n += 1) name = `original-${n}`;
     alternate[name] = { href: entry.originalHref, "alternate:name": "original" };
     asset.alternate = alternate;
     asset.href = file.path;
+    assets[file.key] = asset;
   }
   return copy;
 }

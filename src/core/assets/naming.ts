@@ -54,17 +54,19 @@ export function withExtension(key: string, ext: string): string {
   return `${key}${ext}`;
 }
 
+/** The extension of an href's last path segment (no URL parsing: this runs for every asset of an Item). */
 function hrefExtension(href: string): string {
-  let pathname: string;
-  try {
-    pathname = new URL(href).pathname;
-  } catch {
-    pathname = href.split(/[?#]/)[0];
+  const cut = href.search(/[?#]/);
+  const path = cut >= 0 ? href.slice(0, cut) : href;
+  let end = path.length;
+  let start = path.lastIndexOf("/", end - 1) + 1;
+  let base = path.slice(start, end);
+  if (base === "$value" || base === "%24value") {
+    end = start - 1;
+    start = end > 0 ? path.lastIndexOf("/", end - 1) + 1 : 0;
+    base = end > 0 ? path.slice(start, end) : "";
   }
-  const segments = pathname.split("/");
-  let base = segments.pop() ?? "";
-  if (base === "$value" || base === "%24value") base = segments.pop() ?? "";
-  base = decodeSafely(base);
+  if (base.includes("%")) base = decodeSafely(base);
   const odata = /\(([^()]*)\)$/.exec(base);
   if (odata) base = odata[1].replace(/^'|'$/g, "");
   const match = /(\.[A-Za-z0-9]{1,8})$/.exec(base);

@@ -3,7 +3,7 @@ import { DatasphereError } from "../errors";
 import { parseMultihash, type ParsedChecksum } from "./multihash";
 import { displayHref, extensionFor, withExtension } from "./naming";
 import { containedPath, sanitizeRelativePath, sanitizeSegment, unsafeReason } from "./paths";
-import { defaultSelection, type SelectionRule } from "./selection";
+import { defaultSelectionSteps, type SelectionRule } from "./selection";
 
 export type SelectBy = "keys" | "roles" | "types";
 export type NamingMode = "local-path" | "key";
@@ -76,6 +76,8 @@ const MAX_RELATIVE_PATH = 1024;
 const MAX_DEPTH = 32;
 /** Longest href used: servers refuse URLs far shorter; a longer one is a hostile or broken Item. */
 const MAX_HREF = 16 * 1024;
+/** Asset errors listed one by one per Item; the rest are counted in one closing error (a message stays readable, memory bounded). */
+export const MAX_LISTED_ERRORS = 100;
 /** Planning yields to the event loop after this much work, so a huge Item never blocks Node-RED. */
 const SLICE_MS = 10;
 
@@ -113,14 +115,17 @@ function* planSteps(item: unknown, options: PlanOptions): Generator<void, Plan, 
   const itemId = obj.id as string;
   const assets = obj.assets as Record<string, Asset>;
   const errors: PlanError[] = [];
-  const fail = (key: string, href: string | undefined, code: DatasphereError["code"], why: string) =>
-    errors.push({ itemId, key, href, error: assetError(code, itemId, key, href, why) });
+  const unlisted = { count: 0, code: undefined as DatasphereError["code"] | undefined, why: "" };
+  const fail = (key: string, href: string | undefined, code: DatasphereError["code"], why: string) => {
+    if (errors.length < MAX_LISTED_ERRORS) errors.push({ itemId, key, href, error: assetError(code, itemId, key, href, why) });
+    else if (unlisted.count++ === 0) Object.assign(unlisted, { code, why });
+  };
 
   const folder = folderSegments(obj, options.layout ?? DEFAULT_LAYOUT);
   const selfHref = selfLink(obj);
   const candidates: PlanEntry[] = [];
 
-  const selection = selectKeys(assets, options);
+  const selection = yield* selectKeys(assets, options);
   const skipped: string[] = [];
   for (const key of selection.missing) {
     if (options.missingKeys === "error") fail(key, undefined, "NOT_FOUND", "no asset with this key in the Item");
@@ -193,6 +198,12 @@ function* planSteps(item: unknown, options: PlanOptions): Generator<void, Plan, 
   const entries = withoutCollisions(candidates, (entry, other) =>
     fail(entry.key, entry.originalHref, "COLLISION", `local file "${entry.relativePath}" collides with asset "${other.key}" ("${other.relativePath}")`),
   );
+  if (unlisted.count > 0) {
+    const error = new DatasphereError(unlisted.code!, `Item ${preview(itemId)}: ${unlisted.count} more assets cannot be downloaded (not listed one by one; the first: ${preview(unlisted.why)})`, {
+      details: { itemId, key: "", more: unlisted.count },
+    });
+    errors.push({ itemId, key: "", error });
+  }
   return { itemId, entries, errors, skipped, rule: selection.rule, selected: selection.keys.length };
 }
 
@@ -212,7 +223,7 @@ function requireItem(item: unknown): Record<string, unknown> {
   return obj;
 }
 
-function selectKeys(assets: Record<string, Asset>, options: PlanOptions): { keys: string[]; missing: string[]; rule: SelectionRule } {
+function* selectKeys(assets: Record<string, Asset>, options: PlanOptions): Generator<void, { keys: string[]; missing: string[]; rule: SelectionRule }, void> {
   const mode = options.selectBy ?? "keys";
   const list = (values: ReadonlyArray<string> | undefined) => (values ?? []).map((v) => v.trim()).filter((v) => v !== "");
   const isAsset = (key: string) => Object.prototype.hasOwnProperty.call(assets, key) && assets[key] !== null && typeof assets[key] === "object";
@@ -221,11 +232,12 @@ function selectKeys(assets: Record<string, Asset>, options: PlanOptions): { keys
     const unique = [...new Set(keys)];
     return { keys: unique.filter(isAsset), missing: unique.filter((k) => !isAsset(k)), rule: "keys" };
   }
-  if (mode === "keys") return { ...defaultSelection(assets, options.includeArchives), missing: [] };
+  if (mode === "keys") return { ...(yield* defaultSelectionSteps(assets, options.includeArchives)), missing: [] };
   const roles = list(options.roles);
   const types = list(options.mediaTypes).map((t) => t.toLowerCase());
   const selected: string[] = [];
   for (const [key, asset] of Object.entries(assets)) {
+    yield;
     if (!asset || typeof asset !== "object") continue;
     if (mode === "roles") {
       const assetRoles = Array.isArray(asset.roles) ? asset.roles : [];

@@ -73,9 +73,29 @@ function isDataLike(asset: Asset): boolean {
  * leaving out thumbnails, overviews and metadata. Whole-product archives only when `includeArchives`.
  */
 export function defaultSelection(assets: Record<string, Asset>, includeArchives = false): { keys: string[]; rule: SelectionRule } {
-  const valid = Object.entries(assets).filter(([, a]) => a !== null && typeof a === "object" && !Array.isArray(a));
-  const keep = ([, a]: [string, Asset]) => includeArchives || !isArchive(a);
-  const hasDataRole = valid.some(([, a]) => rolesOf(a).includes("data"));
-  if (hasDataRole) return { keys: valid.filter(([, a]) => rolesOf(a).includes("data")).filter(keep).map(([k]) => k), rule: "data-role" };
-  return { keys: valid.filter(([, a]) => isDataLike(a)).filter(keep).map(([k]) => k), rule: "data-like" };
+  const steps = defaultSelectionSteps(assets, includeArchives);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** The same, yielding after every asset so a caller can serve the event loop in between. */
+export function* defaultSelectionSteps(assets: Record<string, Asset>, includeArchives = false): Generator<void, { keys: string[]; rule: SelectionRule }, void> {
+  const valid: Array<[string, Asset]> = [];
+  let hasDataRole = false;
+  for (const key in assets) {
+    if (!Object.prototype.hasOwnProperty.call(assets, key)) continue;
+    const a = assets[key];
+    if (a === null || typeof a !== "object" || Array.isArray(a)) continue;
+    valid.push([key, a]);
+    if (!hasDataRole && rolesOf(a).includes("data")) hasDataRole = true;
+  }
+  const keys: string[] = [];
+  for (const [key, a] of valid) {
+    yield;
+    const selected = hasDataRole ? rolesOf(a).includes("data") : isDataLike(a);
+    if (selected && (includeArchives || !isArchive(a))) keys.push(key);
+  }
+  return { keys, rule: hasDataRole ? "data-role" : "data-like" };
 }
