@@ -50,10 +50,8 @@ const KIND_SCHEMA_PATH: Readonly<Record<string, string>> = {
  * turns the schema check on never loads them.
  */
 export function createSchemaValidator(options: { schemaDir: string; maxCached?: number }): SchemaValidator {
-  /* eslint-disable @typescript-eslint/no-require-imports */
   const Ajv = (require("ajv") as { default: typeof AjvClass }).default;
   const addFormats = (require("ajv-formats") as { default: (ajv: AjvClass) => void }).default;
-  /* eslint-enable @typescript-eslint/no-require-imports */
   const root = resolve(options.schemaDir);
   const maxCached = Math.max(1, options.maxCached ?? DEFAULT_MAX_CACHED);
   const ajv = new Ajv({ strict: false, allErrors: false, loadSchema: (uri) => loadNested(uri) });
@@ -220,7 +218,6 @@ export function isLegacyVersion(version: string): boolean {
 
 /** A migrated deep copy: what is published stays the user's document. */
 function migrateCopy(doc: Record<string, unknown>): Record<string, unknown> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const migrate = require("@radiantearth/stac-migrate") as { stac(obj: unknown, updateVersionNumber?: boolean): Record<string, unknown> };
   return migrate.stac(structuredClone(doc), true);
 }
