@@ -10,6 +10,12 @@ export type ErrorCode =
   | "INVALID_STAC"
   | "INVALID_CONFIG"
   | "CHECKSUM"
+  /** A file:checksum that cannot be verified (malformed multihash, unknown algorithm). */
+  | "UNVERIFIABLE"
+  /** A relative asset href with no absolute self link to resolve it against. */
+  | "RELATIVE_HREF"
+  /** A host that got no Data Sphere token refused (HTTP 401/403): signing or credentials of that host, not the token. */
+  | "FORBIDDEN"
   | "SIZE"
   | "UNSAFE_PATH"
   | "UNSUPPORTED"

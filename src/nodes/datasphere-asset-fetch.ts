@@ -1,6 +1,6 @@
 import { setMaxListeners } from "node:events";
 import { resolve as resolvePath } from "node:path";
-import { checkLayout, DEFAULT_LAYOUT, fetchItemAssets, TransferPool, type AssetEvent, type ExistingPolicy, type FetchOutcome, type NamingMode, type SelectBy } from "../core/assets";
+import { checkLayout, DEFAULT_LAYOUT, DEFAULT_MAX_BYTES_WITHOUT_SIZE, fetchItemAssets, TransferPool, type AssetEvent, type ExistingPolicy, type FetchOutcome, type NamingMode, type SelectBy } from "../core/assets";
 import { DatasphereError } from "../core/errors";
 import { defineNode, type ConfiguredKit, type NodeDefWithServer } from "./shared/define-node";
 import type { NodeAPI, NodeMessage, SendFunction } from "./shared/node-red";
@@ -27,6 +27,10 @@ interface AssetFetchDef extends NodeDefWithServer {
   progress?: boolean;
   fsync?: boolean;
   tokenHosts?: string;
+  missingKeys?: string;
+  includeArchives?: boolean;
+  unverifiable?: string;
+  maxSizeMb?: number | string;
 }
 
 function list(value: unknown): string[] {
@@ -49,6 +53,10 @@ function start(kit: ConfiguredKit<AssetFetchDef>) {
   const tokenHosts = list(env(def.tokenHosts)).map((h) => (/^https?:\/\//.test(h) ? h : `https://${h}`));
   const auth = tokenHosts.length > 0 ? config.auth.withExtraOrigins(tokenHosts) : config.auth;
   const layoutProblem = checkLayout(layout);
+  const missingKeys = oneOf<"skip" | "error">(env(def.missingKeys), ["skip", "error"], "skip");
+  const unverifiableChecksum = oneOf<"error" | "keep">(env(def.unverifiable), ["error", "keep"], "error");
+  const includeArchives = def.includeArchives === true;
+  const maxBytesWithoutSize = positiveInt(env(String(def.maxSizeMb ?? "")), DEFAULT_MAX_BYTES_WITHOUT_SIZE / 2 ** 20) * 2 ** 20;
 
   const closing = new AbortController();
   setMaxListeners(0, closing.signal);
@@ -108,6 +116,10 @@ function start(kit: ConfiguredKit<AssetFetchDef>) {
         layout,
         naming,
         existing,
+        missingKeys,
+        unverifiableChecksum,
+        includeArchives,
+        maxBytesWithoutSize,
         pool,
         idleTimeoutMs,
         retries,
@@ -129,10 +141,18 @@ function start(kit: ConfiguredKit<AssetFetchDef>) {
     // Per-asset errors ride on the message: on the output (keep-going) and in a Catch node's copy.
     const errors = outcome.errors.map((e) => ({ code: e.code, message: kit.redact(e.message), ...(e.details ?? {}) }));
     if (errors.length > 0) msg.errors = errors;
+    // Requested keys this Item does not have (documented): always an array, empty when none.
+    msg.skipped = outcome.plan.skipped;
     if (errors.length === 0 || (!failFast && outcome.files.length > 0)) {
       msg.payload = outcome.item;
       msg.files = outcome.files;
       send([msg, null]);
+    }
+    if (errors.length === 0 && outcome.plan.selected === 0) {
+      const skipped = outcome.plan.skipped.length > 0 ? t("warnings.skipped", { keys: outcome.plan.skipped.join(", ") }) : "";
+      kit.node.warn(kit.redact(t("warnings.nothingSelected", { item: outcome.plan.itemId, rule: t(`rule.${outcome.plan.rule}`), skipped })));
+      if (activeTransfers === 0) status.set({ fill: "yellow", shape: "ring", text: t("status.nothingSelected") });
+      return;
     }
     if (errors.length === 0) {
       if (activeTransfers === 0) status.set({ fill: "grey", shape: "dot", text: t("status.done", { count: outcome.files.length }) });

@@ -1,7 +1,7 @@
 import { DatasphereError, isDatasphereError } from "../core/errors";
 import { preparePublishMessage, type Publisher, type OutboxLimits, type PreparedMessage, type PublisherStatus, type PublishFields } from "../core/publisher";
 import type { Lease } from "../core/shared-resource";
-import { createSchemaValidator, type SchemaCheckMode, type SchemaValidator } from "../core/stac-schema";
+import { createSchemaValidator, schemaVerdict, type SchemaCheckMode, type SchemaValidator } from "../core/stac-schema";
 import { defineNode, type ConfiguredKit, type NodeDefWithServer, type NodeKit } from "./shared/define-node";
 import type { NodeAPI, NodeMessage, NodeStatus } from "./shared/node-red";
 import { booleanFrom, numberOr } from "./shared/settings";
@@ -30,7 +30,9 @@ interface PublishDef extends NodeDefWithServer {
 /** The core's error, with a user-facing message from the catalog; the core text stays in details. */
 function userError(kit: NodeKit, error: unknown): DatasphereError {
   const err = isDatasphereError(error) ? error : new DatasphereError("PROTOCOL", String((error as Error)?.message ?? error));
-  return new DatasphereError(err.code, kit.t(CATALOG_KEYS[err.code] ?? "errors.other", { detail: err.message }), { details: { ...err.details, detail: err.message } });
+  // The catalog text already says "Not published:": a core message that says it too is not repeated.
+  const detail = err.message.replace(/^not published:\s*/i, "");
+  return new DatasphereError(err.code, kit.t(CATALOG_KEYS[err.code] ?? "errors.other", { detail }), { details: { ...err.details, detail } });
 }
 
 function fieldsOf(msg: NodeMessage, configured: PublishFields): PublishFields {
@@ -127,16 +129,15 @@ function start(kit: ConfiguredKit<PublishDef>) {
     return leasePromise.then((l) => (closing ? Promise.reject(new DatasphereError("CLOSED", "the node was closed")) : go(l.resource)));
   }
 
-  /** Throws INVALID_STAC (reject mode, core schema); logs warnings otherwise. */
+  /** Throws INVALID_STAC (reject mode: core schema fails, or no schema can check it); logs warnings otherwise. */
   async function checkSchema(prepared: PreparedMessage): Promise<void> {
     if (!validator) return;
     const result = await validator.validate(prepared.doc);
-    if (result.coreErrors.length > 0) {
-      const detail = `${prepared.label}: ${result.coreErrors.join("; ")}`;
-      if (schemaMode === "reject") throw new DatasphereError("INVALID_STAC", `not published: ${detail}`, { details: { schema: result } });
-      node.warn(t("errors.schemaWarning", { detail }));
-    }
-    if (result.extensionErrors.length > 0) node.warn(t("errors.extensionWarning", { detail: `${prepared.label}: ${result.extensionErrors.join("; ")}` }));
+    const verdict = schemaVerdict(result, schemaMode, prepared.label);
+    if (verdict.reject) throw new DatasphereError("INVALID_STAC", verdict.reject, { details: { schema: result } });
+    for (const detail of verdict.warnings) node.warn(t("errors.schemaWarning", { detail }));
+    for (const detail of verdict.extensionWarnings) node.warn(t("errors.extensionWarning", { detail }));
+    if (verdict.note) node.log(verdict.note);
   }
 
   async function input(msg: NodeMessage): Promise<void> {

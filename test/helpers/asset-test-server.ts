@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 
 /** Deterministic, incompressible-looking bytes (xorshift32), so a wrong byte anywhere shows in the hash. */
@@ -35,6 +35,8 @@ export interface ServedAsset {
   /** Answer with a redirect to this URL. */
   redirectTo?: string;
   contentType?: string;
+  /** Answer this request yourself (a misbehaving server): `n` counts the requests for this path, from 1. */
+  handler?: (req: IncomingMessage, res: ServerResponse, n: number) => void;
 }
 
 export interface RecordedRequest {
@@ -61,6 +63,10 @@ export async function startAssetServer(): Promise<AssetTestServer> {
     const path = (req.url ?? "/").split("?")[0];
     requests.push({ method: req.method ?? "GET", path, headers: { ...req.headers } });
     const asset = assets.get(path);
+    if (asset?.handler) {
+      asset.handler(req, res, requests.filter((r) => r.path === path).length);
+      return;
+    }
     if (!asset) {
       res.statusCode = 404;
       res.end("not found");

@@ -262,6 +262,62 @@ describe("datasphere-asset-fetch node", function () {
     assert.equal(f.caught[0].error.message.includes("file://"), true);
   });
 
+  it("requested keys an Item lacks are skipped and listed on msg.skipped; an error only with Missing keys = error", async () => {
+    const item = await sandboxItem();
+    const r = await load({ assets: "B02_10m,SR_B1.TIF,B03_10m,MTL.txt" });
+    helper.getNode("fetch").receive({ payload: item });
+    await waitFor(() => r.msgs.length === 1 || r.caught.length > 0, "output");
+    assert.deepEqual(r.caught, []);
+    assert.deepEqual(r.msgs[0].files.map((f: any) => [f.key, f.checksum]), [["B02_10m", "verified"], ["B03_10m", "verified"]]);
+    assert.deepEqual(r.msgs[0].skipped, ["SR_B1.TIF", "MTL.txt"]);
+    await helper.unload();
+    const strict = await load({ assets: "B02_10m,SR_B1.TIF", missingKeys: "error", existing: "overwrite" });
+    helper.getNode("fetch").receive({ payload: item });
+    await waitFor(() => strict.caught.length === 1, "missing key error");
+    assert.equal(strict.caught[0].error.code, "NOT_FOUND");
+    assert.match(strict.caught[0].error.message, /asset SR_B1\.TIF: no asset with this key/);
+  });
+
+  it("an Item whose default selection is empty: sent on, yellow status, and a warning naming the Item", async () => {
+    const r = await load({});
+    const item = {
+      type: "Feature", stac_version: "1.0.0", id: "only-previews", collection: "c", geometry: null, properties: { datetime: "2024-01-01T00:00:00Z" }, links: [],
+      assets: { thumbnail: { href: `${sb.url}/t.png`, type: "image/png", roles: ["thumbnail"] }, meta: { href: `${sb.url}/m.xml`, type: "application/xml", roles: ["metadata"] } },
+    };
+    const node = helper.getNode("fetch");
+    helper.getNode("fetch").receive({ payload: item });
+    await waitFor(() => r.msgs.length === 1, "the Item is sent on");
+    assert.deepEqual(r.msgs[0].files, []);
+    assert.deepEqual(r.msgs[0].skipped, []);
+    await waitFor(() => node.warn.called, "a warning");
+    assert.equal(node.warn.lastCall.args[0], "datasphere-asset-fetch.warnings.nothingSelected");
+    await waitFor(() => node.status.lastCall?.args[0]?.fill === "yellow", "yellow status");
+    assert.equal(node.status.lastCall.args[0].text, "datasphere-asset-fetch.status.nothingSelected");
+    assert.deepEqual(r.caught, []);
+  });
+
+  it("errors carry a stable code: a 403 from a host that got no token is FORBIDDEN; relative hrefs are one short RELATIVE_HREF per Item", async () => {
+    const foreign = await startAssetServer();
+    try {
+      const r = await load({});
+      const base = { type: "Feature", stac_version: "1.0.0", collection: "c", geometry: null, properties: { datetime: "2024-01-01T00:00:00Z" }, links: [] };
+      const denied = foreign.set("/sas.tif", { data: Buffer.alloc(0), failFirst: { status: 403, count: 99 } });
+      helper.getNode("fetch").receive({ payload: { ...base, id: "sas", assets: { a: { href: `${denied}?sig=old`, type: "image/tiff", roles: ["data"] } } } });
+      const relative = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`b${i}`, { href: `./bands/b${i}.tif`, roles: ["data"] }]));
+      helper.getNode("fetch").receive({ payload: { ...base, id: "rel", assets: relative } });
+      await waitFor(() => r.caught.length === 2, "two errors");
+      const byItem = Object.fromEntries(r.caught.map((c) => [c.error.message.includes("sas") ? "sas" : "rel", c.error]));
+      assert.equal(byItem.sas.code, "FORBIDDEN");
+      assert.match(byItem.sas.message, /refused the download \(HTTP 403\); no Data Sphere token was sent there, so the token is not the cause/);
+      assert.doesNotMatch(byItem.sas.message, /token missing or invalid|sig=old/);
+      assert.equal(byItem.rel.code, "RELATIVE_HREF");
+      assert.ok(byItem.rel.message.length < 400, `${byItem.rel.message.length} characters`);
+      assert.match(byItem.rel.message, /Item rel: 40 assets have relative hrefs/);
+    } finally {
+      await foreign.close();
+    }
+  });
+
   it("rejects a payload that is not an Item, and an unknown layout placeholder, through done(err)", async () => {
     const r = await load({ layout: "{bogus}" });
     helper.getNode("fetch").receive({ payload: { type: "Feature", id: "x", assets: {} } });

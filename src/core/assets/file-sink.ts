@@ -1,6 +1,5 @@
 import { writev } from "node:fs";
 import { Writable } from "node:stream";
-import { DatasphereError } from "../errors";
 import type { StreamHash } from "./stream-hash";
 
 /** Bytes handed to the thread pool and not yet confirmed, before the sink asks for a pause. */
@@ -33,7 +32,8 @@ export class HashingFileSink extends Writable {
     private readonly fd: number,
     start: number,
     private readonly hash: StreamHash | undefined,
-    private readonly limit: number | undefined,
+    /** Most bytes the file may reach (absolute position), and the error for a server that sends more. */
+    private readonly limit: { bytes: number; error: () => Error } | undefined,
     private readonly onBytes?: (n: number) => void,
   ) {
     super({ highWaterMark: 1 << 20 });
@@ -71,8 +71,8 @@ export class HashingFileSink extends Writable {
     if (this.failure) return callback(this.failure);
     let length = 0;
     for (const b of buffers) length += b.length;
-    if (this.limit !== undefined && this.hashed + length > this.limit) {
-      callback(new DatasphereError("SIZE", `server sent more than the ${this.limit} bytes file:size announces`));
+    if (this.limit !== undefined && this.hashed + length > this.limit.bytes) {
+      callback(this.limit.error());
       return;
     }
     this.gathered.push(...buffers);

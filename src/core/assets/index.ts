@@ -1,13 +1,14 @@
 import { setMaxListeners } from "node:events";
 import { DatasphereError, toDatasphereError } from "../errors";
 import { anySignal } from "../abort";
-import { planItem, assetError, type Plan, type PlanEntry, type PlanOptions } from "./planner";
+import { planItemAsync, assetError, type Plan, type PlanEntry, type PlanOptions } from "./planner";
 import { TransferPool } from "./pool";
 import { transferAsset, type ChecksumState, type TransferOptions, type TransferResult } from "./transfer";
 
-export { planItem, checkLayout, DEFAULT_LAYOUT, type Plan, type PlanEntry, type PlanError, type PlanOptions, type SelectBy, type NamingMode } from "./planner";
+export { planItem, planItemAsync, checkLayout, DEFAULT_LAYOUT, type Plan, type PlanEntry, type PlanError, type PlanOptions, type SelectBy, type NamingMode } from "./planner";
 export { TransferPool } from "./pool";
-export { transferAsset, type ExistingPolicy, type ChecksumState, type TransferOptions, type TransferResult } from "./transfer";
+export { defaultSelection, type SelectionRule } from "./selection";
+export { transferAsset, DEFAULT_MAX_BYTES_WITHOUT_SIZE, DEFAULT_MAX_RETRY_AFTER_MS, type ExistingPolicy, type ChecksumState, type TransferOptions, type TransferResult } from "./transfer";
 export { parseMultihash, toMultihash } from "./multihash";
 export { displayHref } from "./naming";
 export { containedPath, sanitizeSegment, unsafeReason } from "./paths";
@@ -49,7 +50,7 @@ export interface FetchOutcome {
 
 /** Plans an Item's downloads, then runs them through the pool; one outcome per Item. */
 export async function fetchItemAssets(item: unknown, options: FetchOptions): Promise<FetchOutcome> {
-  const plan = planItem(item, options);
+  const plan = await planItemAsync(item, options);
   const errors: DatasphereError[] = plan.errors.map((e) => e.error);
   for (const e of errors) options.onEvent?.({ event: "error", itemId: plan.itemId, key: String(e.details?.key ?? ""), code: e.code, message: e.message, started: false });
   const results: TransferResult[] = [];
@@ -104,19 +105,22 @@ async function runOne(entry: PlanEntry, options: FetchOptions, signal: AbortSign
   }
 }
 
+/** A copy of the Item whose downloaded assets point to the local files; only the changed assets are deep-copied (an Item may hold thousands). */
 function rewriteItem(item: Record<string, unknown>, entries: PlanEntry[], files: FileRecord[]): Record<string, unknown> {
-  const copy = structuredClone(item);
-  const assets = copy.assets as Record<string, Record<string, unknown>>;
+  const assets: Record<string, Record<string, unknown>> = { ...(item.assets as Record<string, Record<string, unknown>>) };
+  const copy: Record<string, unknown> = { ...item, assets };
+  const byKey = new Map(entries.map((e) => [e.key, e]));
   for (const file of files) {
-    const entry = entries.find((e) => e.key === file.key);
-    const asset = assets[file.key];
-    if (!entry || !asset) continue;
+    const entry = byKey.get(file.key);
+    if (!entry || !assets[file.key]) continue;
+    const asset = structuredClone(assets[file.key]);
     const alternate = asset.alternate && typeof asset.alternate === "object" ? { ...(asset.alternate as Record<string, unknown>) } : {};
     let name = "original";
     for (let n = 2; name in alternate; n += 1) name = `original-${n}`;
     alternate[name] = { href: entry.originalHref, "alternate:name": "original" };
     asset.alternate = alternate;
     asset.href = file.path;
+    assets[file.key] = asset;
   }
   return copy;
 }

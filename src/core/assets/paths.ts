@@ -21,12 +21,27 @@ export function unsafeReason(value: string): string | undefined {
   return undefined;
 }
 
-/** One folder or file name: separators and platform-unsafe characters become `_`. */
+/** One folder or file name: separators and platform-unsafe characters become `_`. Linear in the name's length. */
 export function sanitizeSegment(value: string): string {
-  let out = value.replace(UNSAFE_CHARS, "_").replace(/[. ]+$/, (m) => "_".repeat(m.length)).trim();
+  // Replacing a character by "_" never adds bytes: cut first, so a huge name costs no more than a short one.
+  let out = truncateToBytes(value.slice(0, MAX_SEGMENT_BYTES).replace(UNSAFE_CHARS, "_"), MAX_SEGMENT_BYTES);
+  let end = out.length;
+  while (end > 0 && (out[end - 1] === "." || out[end - 1] === " ")) end -= 1;
+  out = (out.slice(0, end) + "_".repeat(out.length - end)).trim();
   if (out === "" || out === "." || out === "..") out = "_";
-  if (WINDOWS_RESERVED.test(out)) out = `_${out}`;
-  while (Buffer.byteLength(out) > MAX_SEGMENT_BYTES) out = out.slice(0, -1);
+  if (WINDOWS_RESERVED.test(out)) out = truncateToBytes(`_${out}`, MAX_SEGMENT_BYTES);
+  return out;
+}
+
+/** The longest prefix of `text` that fits in `max` UTF-8 bytes, never splitting a surrogate pair. */
+export function truncateToBytes(text: string, max: number): string {
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: only the first `max` units can matter.
+  let out = text.length > max ? text.slice(0, max) : text;
+  if (Buffer.byteLength(out) <= max) return out;
+  const bytes = Buffer.from(out);
+  out = bytes.subarray(0, max).toString("utf8");
+  // A cut inside a multi-byte character leaves U+FFFD at the end: drop it.
+  while (out.endsWith("\ufffd") && Buffer.byteLength(out) > 0 && !text.startsWith(out)) out = out.slice(0, -1);
   return out;
 }
 

@@ -1,8 +1,9 @@
-import { relative } from "node:path";
+import { relative, resolve } from "node:path";
 import { DatasphereError } from "../errors";
 import { parseMultihash, type ParsedChecksum } from "./multihash";
-import { displayHref, extensionFor } from "./naming";
+import { displayHref, extensionFor, withExtension } from "./naming";
 import { containedPath, sanitizeRelativePath, sanitizeSegment, unsafeReason } from "./paths";
+import { defaultSelectionSteps, type SelectionRule } from "./selection";
 
 export type SelectBy = "keys" | "roles" | "types";
 export type NamingMode = "local-path" | "key";
@@ -14,8 +15,14 @@ export interface PlanOptions {
   /** The target folder; every planned file lands inside it. */
   root: string;
   selectBy?: SelectBy;
-  /** Asset keys (selectBy "keys"); empty selects every asset whose roles include "data". */
+  /** Asset keys (selectBy "keys"); empty = the default selection (see `defaultSelection`). */
   keys?: ReadonlyArray<string>;
+  /** A requested key the Item lacks: listed in `Plan.skipped` (default) or an error of that asset. */
+  missingKeys?: "skip" | "error";
+  /** Let the default selection take whole-product archives (zip, tar...). */
+  includeArchives?: boolean;
+  /** A `file:checksum` we cannot verify (malformed, unknown algorithm): an error (default), or download it as unverified. */
+  unverifiableChecksum?: "error" | "keep";
   roles?: ReadonlyArray<string>;
   /** Media types; "image/tiff" also matches "image/tiff; application=geotiff". */
   mediaTypes?: ReadonlyArray<string>;
@@ -34,6 +41,8 @@ export interface PlanEntry {
   /** Name of the alternate whose href is used, when the primary href is not http(s). */
   alternate?: string;
   path: string;
+  /** The download folder (absolute) the path is inside. */
+  root: string;
   relativePath: string;
   size?: number;
   checksum?: ParsedChecksum;
@@ -53,7 +62,24 @@ export interface Plan {
   itemId: string;
   entries: PlanEntry[];
   errors: PlanError[];
+  /** Requested keys the Item does not have (with missingKeys "skip"). */
+  skipped: string[];
+  /** How the assets were chosen. */
+  rule: SelectionRule;
+  /** How many assets the rule selected, before any of them failed to plan. */
+  selected: number;
 }
+
+/** Longest relative path of a planned file, in characters: beyond any file system's limit, and keeps the collision check linear. */
+const MAX_RELATIVE_PATH = 1024;
+/** Most folders a file:local_path may nest; deeper ones fall back to the key. */
+const MAX_DEPTH = 32;
+/** Longest href used: servers refuse URLs far shorter; a longer one is a hostile or broken Item. */
+const MAX_HREF = 16 * 1024;
+/** Asset errors listed one by one per Item; the rest are counted in one closing error (a message stays readable, memory bounded). */
+export const MAX_LISTED_ERRORS = 100;
+/** Planning yields to the event loop after this much work, so a huge Item never blocks Node-RED. */
+const SLICE_MS = 10;
 
 type Asset = Record<string, unknown> & { href?: unknown; roles?: unknown; type?: unknown; alternate?: unknown };
 
@@ -63,18 +89,52 @@ type Asset = Record<string, unknown> & { href?: unknown; roles?: unknown; type?:
  * asset's error; an Item that is not an Item throws.
  */
 export function planItem(item: unknown, options: PlanOptions): Plan {
+  const steps = planSteps(item, options);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** The same plan, computed in slices of at most about SLICE_MS with the event loop served in between. */
+export async function planItemAsync(item: unknown, options: PlanOptions): Promise<Plan> {
+  const steps = planSteps(item, options);
+  let sliceStart = performance.now();
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    if (performance.now() - sliceStart > SLICE_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+  }
+}
+
+function* planSteps(item: unknown, options: PlanOptions): Generator<void, Plan, void> {
   const obj = requireItem(item);
   const itemId = obj.id as string;
   const assets = obj.assets as Record<string, Asset>;
   const errors: PlanError[] = [];
-  const fail = (key: string, href: string | undefined, code: DatasphereError["code"], why: string) =>
-    errors.push({ itemId, key, href, error: assetError(code, itemId, key, href, why) });
+  const unlisted = { count: 0, code: undefined as DatasphereError["code"] | undefined, why: "" };
+  const fail = (key: string, href: string | undefined, code: DatasphereError["code"], why: string) => {
+    if (errors.length < MAX_LISTED_ERRORS) errors.push({ itemId, key, href, error: assetError(code, itemId, key, href, why) });
+    else if (unlisted.count++ === 0) Object.assign(unlisted, { code, why });
+  };
 
   const folder = folderSegments(obj, options.layout ?? DEFAULT_LAYOUT);
   const selfHref = selfLink(obj);
   const candidates: PlanEntry[] = [];
 
-  for (const key of selectKeys(assets, options, (k) => fail(k, undefined, "NOT_FOUND", "no asset with this key in the Item"))) {
+  const selection = yield* selectKeys(assets, options);
+  const skipped: string[] = [];
+  for (const key of selection.missing) {
+    if (options.missingKeys === "error") fail(key, undefined, "NOT_FOUND", "no asset with this key in the Item");
+    else skipped.push(key);
+  }
+  const relative: Array<{ key: string; href: string }> = [];
+
+  for (const key of selection.keys) {
+    yield;
     const asset = assets[key];
     const originalHref = typeof asset.href === "string" ? asset.href : "";
     if (folder.error) {
@@ -83,7 +143,13 @@ export function planItem(item: unknown, options: PlanOptions): Plan {
     }
     const chosen = chooseHref(asset, selfHref);
     if ("error" in chosen) {
-      fail(key, originalHref, chosen.code, chosen.error);
+      if (chosen.code === "RELATIVE_HREF") relative.push({ key, href: originalHref });
+      else fail(key, originalHref, chosen.code, chosen.error);
+      continue;
+    }
+    const checksum = parseMultihash(asset["file:checksum"]);
+    if (checksum?.kind === "unsupported" && options.unverifiableChecksum !== "keep") {
+      fail(key, originalHref, "UNVERIFIABLE", `file:checksum cannot be verified (${checksum.reason}); set "Unverifiable checksums" to "download as unverified" to accept the bytes without a check`);
       continue;
     }
     const name = fileSegments(key, asset, chosen.href, options.naming ?? "local-path");
@@ -98,6 +164,11 @@ export function planItem(item: unknown, options: PlanOptions): Plan {
       fail(key, originalHref, "UNSAFE_PATH", (error as Error).message);
       continue;
     }
+    const relativePath = relativeTo(options.root, path);
+    if (relativePath.length > MAX_RELATIVE_PATH) {
+      fail(key, originalHref, "UNSAFE_PATH", `local path is longer than ${MAX_RELATIVE_PATH} characters`);
+      continue;
+    }
     const size = asset["file:size"];
     candidates.push({
       itemId,
@@ -106,18 +177,38 @@ export function planItem(item: unknown, options: PlanOptions): Plan {
       originalHref,
       alternate: chosen.alternate,
       path,
-      relativePath: relative(options.root, path).split("\\").join("/"),
+      root: resolve(options.root),
+      relativePath,
       size: typeof size === "number" && Number.isSafeInteger(size) && size >= 0 ? size : undefined,
-      checksum: parseMultihash(asset["file:checksum"]),
+      checksum,
       mediaType: typeof asset.type === "string" ? asset.type : undefined,
       note: name.note,
     });
+  }
+  if (relative.length > 0) {
+    const keys = relative.map((r) => r.key);
+    const error = new DatasphereError(
+      "RELATIVE_HREF",
+      `Item ${preview(itemId)}: ${relative.length === 1 ? `asset ${preview(keys[0])} has a relative href` : `${relative.length} assets have relative hrefs`} ("${preview(relative[0].href)}"${relative.length > 1 ? ", …" : ""}) and the Item has no http(s) self link to resolve them against; give the Item an absolute rel=self link or absolute asset hrefs`,
+      { details: { itemId, key: keys[0], keys: keys.slice(0, 50) } },
+    );
+    errors.push({ itemId, key: keys[0], href: relative[0].href, error });
   }
 
   const entries = withoutCollisions(candidates, (entry, other) =>
     fail(entry.key, entry.originalHref, "COLLISION", `local file "${entry.relativePath}" collides with asset "${other.key}" ("${other.relativePath}")`),
   );
-  return { itemId, entries, errors };
+  if (unlisted.count > 0) {
+    const error = new DatasphereError(unlisted.code!, `Item ${preview(itemId)}: ${unlisted.count} more assets cannot be downloaded (not listed one by one; the first: ${preview(unlisted.why)})`, {
+      details: { itemId, key: "", more: unlisted.count },
+    });
+    errors.push({ itemId, key: "", error });
+  }
+  return { itemId, entries, errors, skipped, rule: selection.rule, selected: selection.keys.length };
+}
+
+function relativeTo(root: string, path: string): string {
+  return relative(root, path).split("\\").join("/");
 }
 
 function requireItem(item: unknown): Record<string, unknown> {
@@ -132,29 +223,31 @@ function requireItem(item: unknown): Record<string, unknown> {
   return obj;
 }
 
-function* selectKeys(assets: Record<string, Asset>, options: PlanOptions, missing: (key: string) => void): Iterable<string> {
+function* selectKeys(assets: Record<string, Asset>, options: PlanOptions): Generator<void, { keys: string[]; missing: string[]; rule: SelectionRule }, void> {
   const mode = options.selectBy ?? "keys";
   const list = (values: ReadonlyArray<string> | undefined) => (values ?? []).map((v) => v.trim()).filter((v) => v !== "");
+  const isAsset = (key: string) => Object.prototype.hasOwnProperty.call(assets, key) && assets[key] !== null && typeof assets[key] === "object";
   const keys = list(options.keys);
   if (mode === "keys" && keys.length > 0) {
-    for (const key of new Set(keys)) {
-      if (Object.prototype.hasOwnProperty.call(assets, key) && assets[key] && typeof assets[key] === "object") yield key;
-      else missing(key);
-    }
-    return;
+    const unique = [...new Set(keys)];
+    return { keys: unique.filter(isAsset), missing: unique.filter((k) => !isAsset(k)), rule: "keys" };
   }
-  const roles = mode === "roles" ? list(options.roles) : mode === "keys" ? ["data"] : [];
-  const types = mode === "types" ? list(options.mediaTypes).map((t) => t.toLowerCase()) : [];
+  if (mode === "keys") return { ...(yield* defaultSelectionSteps(assets, options.includeArchives)), missing: [] };
+  const roles = list(options.roles);
+  const types = list(options.mediaTypes).map((t) => t.toLowerCase());
+  const selected: string[] = [];
   for (const [key, asset] of Object.entries(assets)) {
+    yield;
     if (!asset || typeof asset !== "object") continue;
-    if (mode !== "types") {
+    if (mode === "roles") {
       const assetRoles = Array.isArray(asset.roles) ? asset.roles : [];
-      if (roles.some((r) => assetRoles.includes(r))) yield key;
+      if (roles.some((r) => assetRoles.includes(r))) selected.push(key);
     } else {
       const type = typeof asset.type === "string" ? asset.type.toLowerCase().trim() : "";
-      if (types.some((t) => type === t || type.startsWith(`${t};`) || type.split(";")[0].trim() === t)) yield key;
+      if (types.some((t) => type === t || type.startsWith(`${t};`) || type.split(";")[0].trim() === t)) selected.push(key);
     }
   }
+  return { keys: selected, missing: [], rule: mode };
 }
 
 function folderSegments(item: Record<string, unknown>, layout: string): { segments: string[]; error?: string } {
@@ -195,15 +288,22 @@ function fileSegments(key: string, asset: Asset, href: string, naming: NamingMod
   let note: string | undefined;
   const localPath = asset["file:local_path"];
   if (naming === "local-path" && typeof localPath === "string" && localPath !== "") {
-    try {
-      return { segments: sanitizeRelativePath(localPath) };
-    } catch (error) {
-      note = `file:local_path not used: ${(error as Error).message}`;
+    if (localPath.length > MAX_RELATIVE_PATH) note = `file:local_path not used: longer than ${MAX_RELATIVE_PATH} characters`;
+    else {
+      try {
+        const segments = sanitizeRelativePath(localPath);
+        if (segments.length <= MAX_DEPTH) return { segments };
+        note = `file:local_path not used: nests deeper than ${MAX_DEPTH} folders`;
+      } catch (error) {
+        note = `file:local_path not used: ${(error as Error).message}`;
+      }
     }
   }
   const reason = unsafeReason(key);
   if (reason) return { error: `asset key ${reason}` };
-  return { segments: [sanitizeSegment(`${key}${extensionFor(asset.type, href)}`)], note };
+  const alternates = asset.alternate && typeof asset.alternate === "object" ? Object.values(asset.alternate as Record<string, { href?: unknown }>) : [];
+  const hrefs = [href, asset.href, ...alternates.map((a) => a?.href)].filter((h): h is string => typeof h === "string");
+  return { segments: [sanitizeSegment(withExtension(key, extensionFor(asset.type, ...hrefs)))], note };
 }
 
 function chooseHref(asset: Asset, selfHref: string | undefined): { href: string; alternate?: string } | { error: string; code: DatasphereError["code"] } {
@@ -219,6 +319,7 @@ function chooseHref(asset: Asset, selfHref: string | undefined): { href: string;
 
 function resolveHref(href: unknown, selfHref: string | undefined): { href: string } | { error: string; code: DatasphereError["code"] } {
   if (typeof href !== "string" || href.trim() === "") return { code: "INVALID_STAC", error: "asset has no href" };
+  if (href.length > MAX_HREF) return { code: "INVALID_STAC", error: `href is ${href.length} characters long (at most ${MAX_HREF} are accepted)` };
   if (href.includes("\u0000")) return { code: "UNSAFE_PATH", error: "href contains a NUL character" };
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(href)?.[1]?.toLowerCase();
   let url: URL;
@@ -230,7 +331,7 @@ function resolveHref(href: unknown, selfHref: string | undefined): { href: strin
     }
   } else {
     if (scheme) return { code: "UNSAFE_PATH", error: "href is a Windows path (drive letter)" };
-    if (!selfHref) return { code: "INVALID_STAC", error: "relative href, and the Item has no http(s) self link to resolve it against" };
+    if (!selfHref) return { code: "RELATIVE_HREF", error: "relative href, and the Item has no http(s) self link to resolve it against" };
     url = new URL(href, selfHref);
   }
   if (url.protocol === "http:" || url.protocol === "https:") return { href: url.toString() };
@@ -251,25 +352,34 @@ function selfLink(item: Record<string, unknown>): string | undefined {
   }
 }
 
-/** Drops every entry whose file would be the same as (or a folder of, or the .part of) another's. */
+/**
+ * Drops every entry whose file would be the same as (or a folder of, or the .part of) another's.
+ * Linear: each path is looked up once per folder above it (paths are at most MAX_RELATIVE_PATH long).
+ */
 function withoutCollisions(entries: PlanEntry[], report: (entry: PlanEntry, other: PlanEntry) => void): PlanEntry[] {
   const fold = (p: string) => p.toLowerCase();
   const byPath = new Map<string, PlanEntry>();
+  const byFolder = new Map<string, PlanEntry>();
   const clashing = new Map<PlanEntry, PlanEntry>();
+  const clash = (a: PlanEntry, b: PlanEntry) => {
+    if (!clashing.has(a)) clashing.set(a, b);
+    if (!clashing.has(b)) clashing.set(b, a);
+  };
   for (const entry of entries) {
     const p = fold(entry.relativePath);
-    const other = byPath.get(p) ?? byPath.get(`${p}.part`) ?? (p.endsWith(".part") ? byPath.get(p.slice(0, -5)) : undefined);
-    if (other) {
-      clashing.set(entry, other);
-      if (!clashing.has(other)) clashing.set(other, entry);
-    } else byPath.set(p, entry);
-  }
-  for (const a of entries) {
-    for (const b of entries) {
-      if (a !== b && fold(b.relativePath).startsWith(`${fold(a.relativePath)}/`)) {
-        if (!clashing.has(a)) clashing.set(a, b);
-        if (!clashing.has(b)) clashing.set(b, a);
-      }
+    const same = byPath.get(p) ?? byPath.get(`${p}.part`) ?? (p.endsWith(".part") ? byPath.get(p.slice(0, -5)) : undefined);
+    if (same) {
+      clash(entry, same);
+      continue;
+    }
+    byPath.set(p, entry);
+    const below = byFolder.get(p);
+    if (below) clash(entry, below);
+    for (let i = p.indexOf("/"); i > 0; i = p.indexOf("/", i + 1)) {
+      const folder = p.slice(0, i);
+      const file = byPath.get(folder);
+      if (file) clash(entry, file);
+      if (!byFolder.has(folder)) byFolder.set(folder, entry);
     }
   }
   for (const [entry, other] of clashing) report(entry, other);

@@ -1,17 +1,19 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { rename, unlink, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Dispatcher } from "undici";
-import { sleep } from "../abort";
+import { abortError } from "../abort";
 import { Backoff, parseRetryAfter } from "../backoff";
-import { DatasphereError, errorForStatus, isRetryable, toDatasphereError } from "../errors";
+import { clampDelay, systemClock, type Clock } from "../clock";
+import { DatasphereError, errorForStatus, isDatasphereError, isRetryable, toDatasphereError } from "../errors";
 import { HashingFileSink } from "./file-sink";
 import { createStreamHash, type StreamHash } from "./stream-hash";
 import { getFollowingRedirects, headerValue } from "./http";
 import type { PlanEntry } from "./planner";
 import { assetError } from "./planner";
+import { checkInside, checkNotLink, ensureFolderBelow, lstatOrUndefined, openNoFollow } from "./safe-fs";
 
 export type ExistingPolicy = "skip-if-valid" | "overwrite" | "fail";
 export type ChecksumState = "verified" | "unverified" | "absent";
@@ -31,9 +33,18 @@ export interface TransferOptions {
   fsync?: boolean;
   /** Files at least this large (or of unknown size) are hashed on a worker thread reading the file back; default 16 MiB, Infinity = never. */
   readbackHashThreshold?: number;
+  /** Largest download of an asset without `file:size` (default 4 GiB); more is a SIZE error. */
+  maxBytesWithoutSize?: number;
+  /** Longest wait a server's Retry-After may ask for (default 1 h); longer asks wait this long. */
+  maxRetryAfterMs?: number;
+  /** Timers of the retry waits (tests pass a FakeClock). */
+  clock?: Clock;
   onBytes?(n: number): void;
   dispatcher?: Dispatcher;
 }
+
+export const DEFAULT_MAX_BYTES_WITHOUT_SIZE = 4 * 1024 ** 3;
+export const DEFAULT_MAX_RETRY_AFTER_MS = 3_600_000;
 
 export interface TransferResult {
   key: string;
@@ -48,7 +59,17 @@ export interface TransferResult {
   attempts: number;
 }
 
-const DEFAULTS = { idleTimeoutMs: 30_000, retries: 5, maxAttempts: 100, backoff: { initialMs: 1000, maxMs: 30_000 }, existing: "skip-if-valid" as ExistingPolicy, fsync: false };
+const DEFAULTS = {
+  idleTimeoutMs: 30_000,
+  retries: 5,
+  maxAttempts: 100,
+  backoff: { initialMs: 1000, maxMs: 30_000 },
+  existing: "skip-if-valid" as ExistingPolicy,
+  fsync: false,
+  maxBytesWithoutSize: DEFAULT_MAX_BYTES_WITHOUT_SIZE,
+  maxRetryAfterMs: DEFAULT_MAX_RETRY_AFTER_MS,
+  clock: systemClock,
+};
 
 /**
  * Downloads one planned asset: streams to `<path>.part` while hashing, resumes with Range (If-Range
@@ -65,13 +86,16 @@ export async function transferAsset(entry: PlanEntry, options: TransferOptions):
   const verifiable = entry.checksum?.kind === "supported";
 
   try {
-    await mkdir(dirname(entry.path), { recursive: true });
+    await ensureFolderBelow(entry.root, entry.path);
   } catch (error) {
-    throw fail("IO", `cannot create folder ${dirname(entry.path)}: ${ioReason(error)}`, { cause: error });
+    const err = toDatasphereError(error, "download");
+    if (err.code === "UNSAFE_PATH") throw fail("UNSAFE_PATH", err.message);
+    throw fail("IO", `cannot create folder ${dirname(entry.path)}: ${isDatasphereError(error) ? error.message : ioReason(error)}`, { cause: error });
   }
 
-  const existing = await statOrUndefined(entry.path);
+  const existing = await lstatOrUndefined(entry.path);
   if (existing) {
+    if (existing.isSymbolicLink()) throw fail("UNSAFE_PATH", `${entry.path} is a symbolic link; remove it (asset-fetch never reads or writes through a link)`);
     if (!existing.isFile()) throw fail("IO", `${entry.path} exists and is not a regular file`);
     if (opts.existing === "fail") throw fail("EXISTS", `file ${entry.path} already exists`);
     if (opts.existing === "skip-if-valid" && (await existingIsValid(entry, existing.size, opts.signal))) {
@@ -80,13 +104,15 @@ export async function transferAsset(entry: PlanEntry, options: TransferOptions):
   }
 
   const partPath = `${entry.path}.part`;
-  const earlier = await statOrUndefined(partPath);
+  const earlier = await lstatOrUndefined(partPath);
   // A .part from an earlier run is only trusted when the checksum can prove the result.
   const resumeEarlier = !!earlier && earlier.isFile() && earlier.size > 0 && verifiable;
   let handle: FileHandle;
   try {
-    handle = await open(partPath, resumeEarlier ? "r+" : "w");
+    handle = await openNoFollow(partPath, resumeEarlier ? "resume" : "create");
   } catch (error) {
+    const err = toDatasphereError(error, "download");
+    if (err.code === "UNSAFE_PATH") throw fail("UNSAFE_PATH", err.message);
     throw fail("IO", `cannot write ${partPath}: ${ioReason(error)}`, { cause: error });
   }
 
@@ -97,6 +123,7 @@ export async function transferAsset(entry: PlanEntry, options: TransferOptions):
     validator: undefined as string | undefined,
     hashThreshold: opts.readbackHashThreshold,
     rangeSupported: false,
+    expectedTotal: undefined as number | undefined,
     resumedEarlier: resumeEarlier,
     resumes: 0,
     restarts: 0,
@@ -126,6 +153,9 @@ export async function transferAsset(entry: PlanEntry, options: TransferOptions):
     await state.hash?.dispose();
     if (opts.fsync) await handle.sync();
     await handle.close();
+    // The folders may have changed while the bytes came: check again, just before the name appears.
+    await checkInside(entry.root, dirname(entry.path));
+    await checkNotLink(entry.path);
     await rename(partPath, entry.path);
     return { key: entry.key, path: entry.path, bytes: state.written, checksum: checksumState, skipped: false, resumes: state.resumes, restarts: state.restarts, attempts: state.attempts };
   } catch (error) {
@@ -147,6 +177,8 @@ interface State {
   hashValid: boolean;
   validator?: string;
   rangeSupported: boolean;
+  /** The whole entity's length, as the first response told it (Content-Length of a 200, total of a Content-Range). */
+  expectedTotal?: number;
   resumedEarlier: boolean;
   resumes: number;
   restarts: number;
@@ -163,55 +195,76 @@ async function download(entry: PlanEntry, opts: typeof DEFAULTS & TransferOption
     let received = 0;
     let sink: HashingFileSink | undefined;
     try {
-      const headers: Record<string, string> = {};
+      // Identity only: a content-coded body would put encoded bytes under the asset's name.
+      const headers: Record<string, string> = { "accept-encoding": "identity" };
       if (state.written > 0) {
         headers.range = `bytes=${state.written}-`;
         if (state.validator) headers["if-range"] = state.validator;
       }
-      const { response } = await getFollowingRedirects(entry.href, {
+      const { response, url } = await getFollowingRedirects(entry.href, {
         headersFor: opts.headersFor,
         headers,
         signal: opts.signal,
-        idleTimeoutMs: opts.idleTimeoutMs,
+        idleTimeoutMs: clampDelay(opts.idleTimeoutMs),
         dispatcher: opts.dispatcher,
       });
       const status = response.statusCode;
+      let limit = entry.size ?? opts.maxBytesWithoutSize;
       if (headerValue(response.headers, "accept-ranges")?.toLowerCase() === "bytes") state.rangeSupported = true;
       let total: number | undefined;
       if (status === 206) {
         const range = parseContentRange(headerValue(response.headers, "content-range"));
-        if (!range || range.start !== state.written) {
+        if (!range || range.start !== state.written || (state.expectedTotal !== undefined && range.total !== undefined && range.total !== state.expectedTotal)) {
           await response.body.dump().catch(() => undefined);
           await restart(handle, state, entry);
           throw new DatasphereError("PROTOCOL", "server answered a Range request with the wrong part");
         }
         state.rangeSupported = true;
         total = range.total;
+        limit = Math.min(limit, range.end + 1);
         if (!state.hashValid) await rehashPrefix(`${entry.path}.part`, state, entry, opts.signal);
-        state.resumes += 1;
+        if (state.written > 0) state.resumes += 1;
       } else if (status === 200) {
         if (state.written > 0) await restart(handle, state, entry);
-        const length = Number(headerValue(response.headers, "content-length"));
+        const length = Number(headerValue(response.headers, "content-length") ?? "x");
         total = Number.isSafeInteger(length) ? length : undefined;
       } else if (status === 416 && state.written > 0) {
         await response.body.dump().catch(() => undefined);
         const range = /^bytes \*\/(\d+)$/.exec(headerValue(response.headers, "content-range") ?? "");
-        if (range && Number(range[1]) === state.written) return; // the .part already holds every byte
+        const claimed = range ? Number(range[1]) : undefined;
+        // "You have it all" only counts when it agrees with what the first response announced.
+        if (claimed === state.written && (state.expectedTotal === undefined || state.expectedTotal === claimed)) return;
         await restart(handle, state, entry);
-        throw new DatasphereError("PROTOCOL", "server refused the Range of the partial file");
+        throw new DatasphereError("PROTOCOL", `server refused the Range of the partial file (HTTP 416${claimed !== undefined ? `, says the file has ${claimed} bytes` : ""})`);
       } else {
         await response.body.dump().catch(() => undefined);
-        throw errorForStatus(status, "download", parseRetryAfter(headerValue(response.headers, "retry-after")));
+        throw refusal(status, response.headers, url, opts, fail);
+      }
+      if (total !== undefined) state.expectedTotal ??= total;
+      const encoding = headerValue(response.headers, "content-encoding")?.trim().toLowerCase();
+      if (encoding && encoding !== "identity" && entry.checksum?.kind !== "supported") {
+        await response.body.dump().catch(() => undefined);
+        throw fail("UNSUPPORTED", `server sent a "${encoding}"-encoded body although only identity was accepted; without a file:checksum nothing proves these are the asset's bytes`);
       }
       if (total !== undefined && entry.size !== undefined && total !== entry.size) {
         await response.body.dump().catch(() => undefined);
         throw fail("SIZE", `server sends ${total} bytes, file:size says ${entry.size}`);
       }
+      if (total !== undefined && entry.size === undefined && total > opts.maxBytesWithoutSize) {
+        await response.body.dump().catch(() => undefined);
+        throw fail("SIZE", sizeCapMessage(opts.maxBytesWithoutSize, `the server announces ${total} bytes`));
+      }
       const etag = headerValue(response.headers, "etag");
       const lastModified = headerValue(response.headers, "last-modified");
       if (status === 200 || !state.validator) state.validator = etag && !etag.startsWith("W/") ? etag : lastModified;
 
-      sink = new HashingFileSink(handle.fd, state.written, state.hash, entry.size, opts.onBytes);
+      const overLimit = () =>
+        limit < (entry.size ?? opts.maxBytesWithoutSize)
+          ? new DatasphereError("SIZE", `server sent more bytes than its Content-Range (${limit - state.written} from byte ${state.written}) announces`)
+          : entry.size !== undefined
+            ? new DatasphereError("SIZE", `server sent more than the ${entry.size} bytes file:size announces`)
+            : new DatasphereError("SIZE", sizeCapMessage(opts.maxBytesWithoutSize, "the server sent more"));
+      sink = new HashingFileSink(handle.fd, state.written, state.hash, { bytes: limit, error: overLimit }, opts.onBytes);
       await pipeline(response.body, sink);
       state.written = sink.written;
       if (total !== undefined && state.written < total) throw new DatasphereError("NETWORK", `connection ended after ${state.written} of ${total} bytes`);
@@ -226,14 +279,14 @@ async function download(entry: PlanEntry, opts: typeof DEFAULTS & TransferOption
       const err = toDatasphereError(error, "download");
       if (opts.signal?.aborted) throw toDatasphereError(opts.signal.reason ?? error, "download");
       if (isIoError(error)) throw fail("IO", `cannot write ${entry.path}.part: ${ioReason(error)}`, { cause: error });
-      if (err.code === "IO" || err.code === "SIZE" || err.code === "CHECKSUM") throw err;
+      if (err.code === "IO" || err.code === "SIZE" || err.code === "CHECKSUM" || err.code === "UNSUPPORTED") throw err;
       if (received > 0) {
         failuresInARow = 0;
         backoff.reset();
       }
       failuresInARow += 1;
       if (!isRetryable(err) || failuresInARow > opts.retries || state.attempts >= opts.maxAttempts) throw err;
-      await sleep(backoff.next(err.retryAfterMs ?? 0), opts.signal);
+      await sleepOn(opts.clock, backoff.next(Math.min(err.retryAfterMs ?? 0, opts.maxRetryAfterMs)), opts.signal);
     }
   }
 }
@@ -285,12 +338,43 @@ function parseContentRange(value: string | undefined): { start: number; end: num
   return { start: Number(m[1]), end: Number(m[2]), total: m[3] === "*" ? undefined : Number(m[3]) };
 }
 
-async function statOrUndefined(path: string) {
+/** A 401/403 from a host that got no token is not the token's fault: say what to look at instead. */
+function refusal(status: number, headers: Record<string, string | string[] | undefined>, url: string, opts: TransferOptions, fail: Fail): DatasphereError {
+  const retryAfter = parseRetryAfter(headerValue(headers, "retry-after"));
+  if (status !== 401 && status !== 403) return errorForStatus(status, "download", retryAfter);
+  const sent = Object.keys(opts.headersFor(url)).some((h) => h.toLowerCase() === "authorization");
+  if (sent) return fail("AUTH", `the Data Sphere token was refused (HTTP ${status}): check or renew the token in the configuration node`, { status });
+  let host = url;
   try {
-    return await stat(path);
+    host = new URL(url).host;
   } catch {
-    return undefined;
+    // keep the whole URL
   }
+  return fail(
+    "FORBIDDEN",
+    `${host} refused the download (HTTP ${status}); no Data Sphere token was sent there, so the token is not the cause: the URL may need signing (an expired SAS or pre-signed URL), requester-pays access, or credentials of that host`,
+    { status },
+  );
+}
+
+function sizeCapMessage(cap: number, what: string): string {
+  return `the asset has no file:size and ${what} than the ${cap} bytes allowed for such assets; raise "Size cap without file:size" on the node if this file is expected to be that large`;
+}
+
+/** Waits on the given clock (delay clamped to Node's timer range), or rejects with ABORTED. */
+function sleepOn(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError());
+    const onAbort = () => {
+      clock.clearTimeout(timer);
+      reject(abortError());
+    };
+    const timer = clock.setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, clampDelay(ms));
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
 }
 
 function isIoError(error: unknown): boolean {
