@@ -11,6 +11,7 @@ export type ErrorCode =
   | "INVALID_CONFIG"
   | "CHECKSUM"
   | "SIZE"
+  | "TOO_LARGE"
   | "UNSAFE_PATH"
   | "UNSUPPORTED"
   | "COLLISION"
