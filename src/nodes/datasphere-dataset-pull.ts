@@ -34,6 +34,7 @@ interface PullDef extends NodeDef {
   busy?: string;
   retries?: number | string;
   idleTimeout?: number | string;
+  maxBodyMB?: number | string;
   stallTimeout?: number | string;
 }
 
@@ -95,6 +96,7 @@ export = function register(RED: NodeAPI): void {
       refuseWhenBusy: def.busy === "refuse",
       retries: Math.floor(numberOr(env(String(def.retries ?? "")), 4, 0)),
       idleTimeoutMs: positiveInt(env(String(def.idleTimeout ?? "")), 60) * 1000,
+      maxBodyBytes: positiveInt(env(String(def.maxBodyMB ?? "")), 64) * 1024 * 1024,
       stallMs: positiveInt(env(String(def.stallTimeout ?? "")), 60) * 1000,
     };
     const hooks = (RED as unknown as { hooks?: HookedRuntime }).hooks;
@@ -335,6 +337,7 @@ export = function register(RED: NodeAPI): void {
           signal,
           retries: settings.retries,
           idleTimeoutMs: settings.idleTimeoutMs,
+          maxBodyBytes: settings.maxBodyBytes,
           onRetry: (info: { delayMs: number; error: DatasphereError }) => {
             status.set({ fill: "yellow", shape: "ring", text: RED._(`${TYPE}.status.retrying`, { seconds: Math.ceil(info.delayMs / 1000), reason: redact(info.error.message) }) });
           },
