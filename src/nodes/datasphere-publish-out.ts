@@ -1,6 +1,8 @@
 import { DatasphereError, isDatasphereError } from "../core/errors";
-import { Publisher, PUBLISHER_DEFAULTS, preparePublishMessage, type OutboxLimits, type PreparedMessage, type PublisherStatus, type PublishFields } from "../core/publisher";
+import { Publisher, PUBLISHER_DEFAULTS, preparePublishMessage, type OutboxLimits, type PreparedMessage, type PublisherStatus, type PublishFields, type SettleInfo } from "../core/publisher";
 import type { Lease } from "../core/shared-resource";
+import { publishRecorded, replayRecorded } from "../core/publisher/durable-publish";
+import { deliveryOf, openNodeOutbox } from "./publish-delivery";
 import { createSchemaValidator, type SchemaCheckMode, type SchemaValidator } from "../core/stac-schema";
 import { isUsableConfig, type DatasphereConfigNode } from "./shared/config-node";
 import { resolveEnv } from "./shared/env";
@@ -23,6 +25,9 @@ interface PublishDef extends NodeDef {
   outboxAge?: number | string;
   overflow?: string;
   heartbeatTimeout?: number | string;
+  delivery?: string;
+  durable?: boolean | string;
+  fsync?: string;
 }
 
 export = function register(RED: NodeAPI): void {
@@ -71,6 +76,8 @@ export = function register(RED: NodeAPI): void {
       return;
     }
 
+    const delivery = deliveryOf(def.delivery);
+    const durable = openNodeOutbox(RED, node, def, (text) => node.error(text));
     config.register(node);
     let publisher: Publisher | undefined;
     let lease: Lease<Publisher> | undefined;
@@ -98,6 +105,8 @@ export = function register(RED: NodeAPI): void {
       switch (st.state) {
         case "connected":
           next = { fill: "green", shape: "dot", text: st.outbox > 0 ? key("status.connectedOutbox", { sent, n: st.outbox }) : key("status.connected", { sent }) };
+          if (publisher && publisher.stats.resent > 0) next.text += key("status.resent", { n: publisher.stats.resent });
+          if (publisher && publisher.stats.possiblyLost > 0) next.text += key("status.possiblyLost", { n: publisher.stats.possiblyLost });
           break;
         case "connecting":
           next = { fill: "yellow", shape: "ring", text: key("status.connecting", { n: st.outbox }) };
@@ -129,20 +138,33 @@ export = function register(RED: NodeAPI): void {
         publisher = l.resource;
         publisher.on("state", onState);
         publisher.start();
+        if (durable && durable.size > 0) {
+          const { replayed, expired } = replayRecorded(durable, publisher, node, limits, delivery, Date.now(), (err) => (err ? node.warn(userError(err).message) : sent++));
+          node.log(key("log.replayed", { replayed, expired }));
+        }
         showStatus();
       },
       (error) => node.error(userError(error)),
     );
 
-    function publishPrepared(prepared: PreparedMessage, done: DoneFunction): void {
+    function publishPrepared(prepared: PreparedMessage, msg: NodeMessage, done: DoneFunction): void {
+      let recorded: number | undefined;
+      try {
+        recorded = durable?.add(prepared.data);
+      } catch (error) {
+        done(userError(error));
+        return;
+      }
+      const settle = (err?: DatasphereError, info?: SettleInfo) => {
+        if (err) done(userError(err));
+        else {
+          sent++;
+          if (info?.possibleDuplicate) (msg as NodeMessage & { possibleDuplicate?: boolean }).possibleDuplicate = true;
+          done();
+        }
+      };
       const go = (p: Publisher) =>
-        p.publish(prepared.data, node, limits, (err) => {
-          if (err) done(userError(err));
-          else {
-            sent++;
-            done();
-          }
-        });
+        durable && recorded !== undefined ? publishRecorded(durable, recorded, p, prepared.data, node, limits, delivery, settle) : p.publish(prepared.data, node, limits, settle, delivery);
       if (publisher) go(publisher);
       else void leasePromise.then((l) => (closing ? done(userError(new DatasphereError("CLOSED", "the node was closed"))) : go(l.resource)), (e) => done(userError(e)));
     }
@@ -189,13 +211,13 @@ export = function register(RED: NodeAPI): void {
         return;
       }
       if (!validator) {
-        publishPrepared(prepared, done);
+        publishPrepared(prepared, msg, done);
         return;
       }
       // Schema checks may load schema files: keep the input order through one chain.
       chain = chain.then(() =>
         checkSchema(prepared).then(
-          () => publishPrepared(prepared, done),
+          () => publishPrepared(prepared, msg, done),
           (error) => done(userError(error)),
         ),
       );
@@ -215,7 +237,7 @@ export = function register(RED: NodeAPI): void {
       }, (e) => done(userError(e)));
     }
 
-    node.on("close", (_removed: boolean, done: () => void) => {
+    node.on("close", (removed: boolean, done: () => void) => {
       closing = true;
       clearInterval(statusTimer);
       status.stop();
@@ -230,6 +252,8 @@ export = function register(RED: NodeAPI): void {
         .then((l) => (lease ?? l).release())
         .catch(() => undefined)
         .then(() => {
+          if (removed) durable?.destroy();
+          else durable?.close();
           clearTimeout(deadline);
           finish();
         });
