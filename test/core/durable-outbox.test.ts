@@ -70,11 +70,12 @@ describe("core/publisher durable outbox file", function () {
     assert.deepEqual(DurableOutbox.open({ file }).pending(), []);
   });
 
-  it("finished records are compacted away: the file stays the size of what waits", () => {
+  it("finished records are compacted away: the file stays the size of what waits", async () => {
     const box = DurableOutbox.open({ file, fsync: "never" });
     const ids: number[] = [];
     for (let i = 0; i < 5000; i++) ids.push(box.add(msg(i)));
     for (const id of ids.slice(0, 4990)) box.remove(id);
+    await new Promise((resolve) => setImmediate(resolve)); // DONE records are written together, then compacted
     const size = statSync(file).size;
     assert.ok(size < 40 * 1024, `file is ${size} bytes for 10 waiting messages`);
     box.close();

@@ -57,6 +57,9 @@ export class DurableOutbox {
   private doneRecords = 0;
   private nextId = 1;
   private dirty = false;
+  /** DONE records not yet written: they go out with the next ADD or on the next turn of the event loop. */
+  private pendingDone: Buffer[] = [];
+  private doneFlush?: NodeJS.Immediate;
   private syncTimer?: TimerHandle;
   private closed = false;
   private readonly clock: Clock;
@@ -98,7 +101,8 @@ export class DurableOutbox {
     }
     const record = { id: this.nextId++, offeredAt: this.clock.now(), data };
     try {
-      this.append(encode(ADD, record.id, record.offeredAt, data));
+      const add = encode(ADD, record.id, record.offeredAt, data);
+      this.append(this.pendingDone.length > 0 ? Buffer.concat([...this.pendingDone.splice(0), add]) : add);
       if (this.policy === "always") fdatasyncSync(this.fd);
     } catch (error) {
       throw toDatasphereError(error, "durable outbox: the message could not be written, so it was not published");
@@ -108,18 +112,31 @@ export class DurableOutbox {
     return record.id;
   }
 
-  /** The message ended (delivered, or failed for good): it will not be sent again after a restart. */
+  /**
+   * The message ended (delivered, or failed for good): it will not be sent again after a restart.
+   * Its DONE record is written with the next ADD or on the next turn of the event loop (one write for
+   * many); a crash before that only means the message is sent again after the restart.
+   */
   remove(id: number): void {
     const record = this.live.get(id);
     if (!record || this.closed) return;
     this.live.delete(id);
     this.liveBytes -= record.data.length;
-    try {
-      this.append(encode(DONE, id, 0, Buffer.alloc(0)));
-    } catch {
-      return; // at worst the message is sent again after a restart
-    }
+    this.pendingDone.push(encode(DONE, id, 0, Buffer.alloc(0)));
     this.doneRecords++;
+    this.doneFlush ??= setImmediate(() => this.flushDone());
+  }
+
+  private flushDone(): void {
+    this.doneFlush = undefined;
+    if (this.closed) return;
+    if (this.pendingDone.length > 0) {
+      try {
+        this.append(Buffer.concat(this.pendingDone.splice(0)));
+      } catch {
+        return; // at worst those messages are sent again after a restart
+      }
+    }
     if (this.doneRecords >= COMPACT_MIN_DONE && this.doneRecords > this.live.size) {
       try {
         closeSync(this.fd);
@@ -133,6 +150,8 @@ export class DurableOutbox {
   /** Flushes and closes the file; what is still waiting stays in it for the next start. */
   close(): void {
     if (this.closed) return;
+    if (this.doneFlush) clearImmediate(this.doneFlush);
+    this.flushDone();
     this.closed = true;
     this.clock.clearTimeout(this.syncTimer);
     try {
