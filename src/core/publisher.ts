@@ -85,6 +85,7 @@ interface Connection {
   readonly proof: ProofTracker;
   /** close() was asked of this socket (a clean close then proves every write). */
   closeRequested: boolean;
+  probeScheduled: boolean;
   ready: boolean;
   dead: boolean;
   authSent: boolean;
@@ -269,6 +270,7 @@ export class Publisher extends EventEmitter {
       ws,
       proof: new ProofTracker(this.opts.confirmGraceMs),
       closeRequested: false,
+      probeScheduled: false,
       ready: false,
       dead: false,
       authSent: false,
@@ -471,7 +473,7 @@ export class Publisher extends EventEmitter {
         conn.proof.written(undefined, this.clock.now());
         entry.settle(undefined, { possibleDuplicate: entry.resends > 0 });
       }
-      if (!conn.dead) this.probe(conn);
+      if (!conn.dead) this.probeSoon(conn);
     } else {
       conn.returned.push(entry);
     }
@@ -481,6 +483,16 @@ export class Publisher extends EventEmitter {
     } else if (!err && this.outbox.size > 0) {
       this.pump();
     }
+  }
+
+  /** One probe for all the flush callbacks of this turn of the event loop. */
+  private probeSoon(conn: Connection): void {
+    if (conn.probeScheduled) return;
+    conn.probeScheduled = true;
+    setImmediate(() => {
+      conn.probeScheduled = false;
+      this.probe(conn);
+    });
   }
 
   /** Sends a ping when writes wait for proof and none is out: its pong proves them read. */
