@@ -1,5 +1,5 @@
 import { DatasphereError, isDatasphereError } from "../core/errors";
-import { Publisher, PUBLISHER_DEFAULTS, preparePublishMessage, type OutboxLimits, type PreparedMessage, type PublisherStatus, type PublishFields, type SettleInfo } from "../core/publisher";
+import { preparePublishMessage, type Publisher, type OutboxLimits, type PreparedMessage, type PublisherStatus, type PublishFields, type SettleInfo } from "../core/publisher";
 import { publishRecorded, replayRecorded } from "../core/publisher/durable-publish";
 import { deliveryOf, openNodeOutbox } from "./publish-delivery";
 import type { Lease } from "../core/shared-resource";
@@ -80,19 +80,9 @@ function start(kit: ConfiguredKit<PublishDef>) {
   let sent = 0;
   let chain: Promise<void> = Promise.resolve();
 
-  const reconnectMs = numberOr(RED.settings.datasphereReconnectMs, PUBLISHER_DEFAULTS.backoff.initialMs, 1);
-  const reconnectMaxMs = numberOr(RED.settings.datasphereReconnectMaxMs, PUBLISHER_DEFAULTS.backoff.maxMs, 1);
-  const authRetryMs = numberOr(RED.settings.datasphereAuthRetryMs, PUBLISHER_DEFAULTS.authBackoff.initialMs, 1);
-  const leasePromise = config.acquireShared("publisher", node, () => new Publisher({
-    url: config.endpoints.publishUrl,
-    authMode: config.authMode,
-    auth: config.auth,
-    redact: config.redact,
-    handshakeTimeoutMs: numberOr(RED.settings.datasphereHandshakeTimeoutMs, PUBLISHER_DEFAULTS.handshakeTimeoutMs, 1),
-    heartbeatTimeoutMs: numberOr(def.heartbeatTimeout, PUBLISHER_DEFAULTS.heartbeatTimeoutMs / 1000, 0.05) * 1000,
-    backoff: { ...PUBLISHER_DEFAULTS.backoff, initialMs: reconnectMs, maxMs: Math.max(reconnectMs, reconnectMaxMs) },
-    authBackoff: { ...PUBLISHER_DEFAULTS.authBackoff, initialMs: authRetryMs, maxMs: Math.max(authRetryMs, PUBLISHER_DEFAULTS.authBackoff.maxMs) },
-  }));
+  // The socket and its settings belong to the config node; this node's heartbeatTimeout only counts
+  // for flows saved before the config node had one.
+  const leasePromise = config.publisher(node, def.heartbeatTimeout);
 
   function showStatus(st: PublisherStatus = publisher ? publisher.status : { state: "connecting", outbox: 0 }): void {
     let next: NodeStatus;
