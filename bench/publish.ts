@@ -2,8 +2,12 @@
 // runtime; 1, 2 and 4 nodes on one config sharing the socket) into a local counting WebSocket server
 // in another process, next to a raw `ws` client that serialises the same wire messages and follows
 // the same backpressure rule (pause at 1 MiB bufferedAmount, resume on send callbacks), in
-// alternating rounds of the same run. `node build/bench/publish.js [--quick]`.
+// alternating rounds of the same run. The delivery variants: at-least-once (done when a pong proves the
+// server read the message) and at-least-once with the durable outbox file (default fsync policy: every
+// second). `node build/bench/publish.js [--quick]`.
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { WebSocket } from "ws";
@@ -164,10 +168,10 @@ export async function rawRound(server: CountingServer, items: Array<Record<strin
 type Helpers = typeof import("../test/helpers/node-red");
 
 /** Through the node(s): an inject-style loop hands the Items to k publish nodes round-robin. */
-export async function nodeRound(h: Helpers, server: CountingServer, items: Array<Record<string, unknown>>, n: number, k: number): Promise<Sample> {
+export async function nodeRound(h: Helpers, server: CountingServer, items: Array<Record<string, unknown>>, n: number, k: number, extra: Record<string, unknown> = {}): Promise<Sample> {
   const flow: object[] = [{ id: "cfg", type: "datasphere-config", apiUrl: "http://127.0.0.1:1", publishUrl: server.url, authMode: "header" }];
   for (let j = 0; j < k; j++) {
-    flow.push({ id: `pub${j}`, type: "datasphere-publish-out", server: "cfg", activeParent: "bench", subscribable: true, outboxSize: n, outboxAge: 0, overflow: "reject-newest" });
+    flow.push({ id: `pub${j}`, type: "datasphere-publish-out", server: "cfg", activeParent: "bench", subscribable: true, outboxSize: n, outboxAge: 0, overflow: "reject-newest", ...extra });
   }
   await h.helper.load([h.configNode(), h.builtNode("datasphere-publish-out")], flow, { cfg: { token: TOKEN } });
   // The test helper wraps Node-RED's log and node methods in sinon spies that record every call
@@ -209,9 +213,13 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
   const size = Buffer.byteLength(JSON.stringify({ active_parent: "bench", data: items[0], subscribable: true }));
   const server = await CountingServer.start();
   await h.startHelperServer();
-  const variants: Array<{ name: string; k: number }> = [
+  const userDir = mkdtempSync(join(tmpdir(), "ds-bench-publish-"));
+  h.helper.settings({ userDir });
+  const variants: Array<{ name: string; k: number; extra?: Record<string, unknown> }> = [
     { name: "raw ws client", k: 0 },
     { name: "publish node x1", k: 1 },
+    { name: "publish node x1, at-least-once", k: 1, extra: { delivery: "at-least-once" } },
+    { name: "publish node x1, at-least-once + durable outbox (fsync 1 s)", k: 1, extra: { delivery: "at-least-once", durable: true, fsync: "interval" } },
     { name: "publish nodes x2 (one socket)", k: 2 },
     { name: "publish nodes x4 (one socket)", k: 4 },
   ];
@@ -223,13 +231,14 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? variants : [...variants].reverse();
       for (const v of order) {
-        const sample = v.k === 0 ? await rawRound(server, items, n) : await nodeRound(h, server, items, n, v.k);
+        const sample = v.k === 0 ? await rawRound(server, items, n) : await nodeRound(h, server, items, n, v.k, v.extra);
         samples.get(v.name)!.push(sample);
       }
     }
   } finally {
     await h.stopHelperServer();
     server.stop();
+    rmSync(userDir, { recursive: true, force: true });
   }
   const rawMedian = median(samples.get("raw ws client")!.map((s) => s.perSecond));
   const rawCpu = median(samples.get("raw ws client")!.map((s) => s.cpuUsPerMessage));

@@ -1,6 +1,6 @@
 import type { DatasetOrder, Endpoints } from "./endpoints";
 import { DatasphereError } from "./errors";
-import { PagePosition, ResumeFilter, StreamPosition, resumeQuery, type ResumeCursor } from "./dataset/cursor";
+import { PagePosition, ResumeFilter, StreamPosition, checkStreamCursor, resumeQuery, type ResumeCursor } from "./dataset/cursor";
 import { normalizeDateParam } from "./dataset/dates";
 import type { DatasetEvent, ItemsEvent } from "./dataset/events";
 import type { ReaderOptions } from "./dataset/http";
@@ -73,9 +73,7 @@ function planResume(cursor: ResumeCursor, endpoints: ApiEndpoints): PullPlan {
     return { mode: "paginate", package: pkg, url: cursor.href, skipFirst: skip, filter: new ResumeFilter(), tracker: new PullTracker(undefined, new PagePosition(pkg, { href: cursor.href, skip })) };
   }
   if (cursor.kind === "stream") {
-    if (typeof cursor.datetime !== "string" || !Array.isArray(cursor.skipIds) || typeof cursor.package !== "string") {
-      throw new DatasphereError("BAD_REQUEST", "msg.resume: stream cursor needs package, datetime and skipIds");
-    }
+    checkStreamCursor(cursor);
     const order = checkOrder(cursor.order);
     const query = resumeQuery({ ...cursor, order });
     const url = endpoints.dataset(cursor.package, "stream", query);

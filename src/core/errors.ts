@@ -17,6 +17,7 @@ export type ErrorCode =
   /** A host that got no Data Sphere token refused (HTTP 401/403): signing or credentials of that host, not the token. */
   | "FORBIDDEN"
   | "SIZE"
+  | "TOO_LARGE"
   | "UNSAFE_PATH"
   | "UNSUPPORTED"
   | "COLLISION"

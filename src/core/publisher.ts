@@ -1,10 +1,13 @@
 import { EventEmitter } from "node:events";
 import { WebSocket } from "ws";
 import { Backoff, type BackoffOptions } from "./backoff";
+import { systemClock, type Clock, type TimerHandle } from "./clock";
 import type { AuthMode } from "./endpoints";
 import { DatasphereError } from "./errors";
-import { EntryState, Outbox, OutboxEntry, type OutboxLimits } from "./publisher/outbox";
+import { EntryState, Outbox, OutboxEntry, type Delivery, type OutboxLimits, type SettleInfo } from "./publisher/outbox";
+import { ProofTracker } from "./publisher/proof";
 
+export type { Delivery, SettleInfo } from "./publisher/outbox";
 export { DEFAULT_OUTBOX_LIMITS, type OutboxLimits, type OverflowPolicy } from "./publisher/outbox";
 export { preparePublishMessage, type PreparedMessage, type PublishFields } from "./publisher/message";
 
@@ -47,8 +50,14 @@ export interface PublisherOptions {
   stableMs?: number;
   /** How often waiting messages are checked for their age limit. */
   sweepMs?: number;
+  /** At-least-once: a server frame (other than a pong) this long after a write proves the write arrived. */
+  confirmGraceMs?: number;
+  /** At-least-once: writing pauses while this many written messages wait for proof. */
+  maxUnconfirmed?: number;
   /** Aborting it closes the publisher (as close() does). */
   signal?: AbortSignal;
+  /** Every deadline, watchdog, backoff and expiry runs on it (tests pass a FakeClock). */
+  clock?: Clock;
 }
 
 export const PUBLISHER_DEFAULTS = {
@@ -60,6 +69,8 @@ export const PUBLISHER_DEFAULTS = {
   authBackoff: { initialMs: 30_000, maxMs: 300_000, jitter: 0.2 } as BackoffOptions,
   stableMs: 5_000,
   sweepMs: 500,
+  confirmGraceMs: 1_000,
+  maxUnconfirmed: 1_000,
 };
 
 const AUTH_CLOSE_CODES = new Set([1008, 4001, 4003, 4401, 4403]);
@@ -70,6 +81,11 @@ const CLOSE_TIMEOUT_MS = 2_000;
 
 interface Connection {
   readonly ws: WebSocket;
+  /** What the server has been proven to have read; at-least-once entries wait there for proof. */
+  readonly proof: ProofTracker;
+  /** close() was asked of this socket (a clean close then proves every write). */
+  closeRequested: boolean;
+  probeScheduled: boolean;
   ready: boolean;
   dead: boolean;
   authSent: boolean;
@@ -81,17 +97,22 @@ interface Connection {
   returned: OutboxEntry[];
   httpStatus?: number;
   reason?: string;
-  timers: Set<NodeJS.Timeout>;
+  timers: Set<TimerHandle>;
 }
 
 /**
  * One publish WebSocket with a bounded outbox. Messages are handed to the socket only while it is
- * ready and its bufferedAmount is under the bound; every message is settled exactly once: without
- * an error when ws reports it flushed, with an error when it cannot be sent (outbox full, expired,
- * publisher closed). Unflushed messages of a socket that died go back to the front of the outbox.
+ * ready and its bufferedAmount is under the bound; every message is settled exactly once, with an
+ * error when it cannot be sent (outbox full, expired, publisher closed), else:
+ * - at-most-once: when ws reports it flushed to the kernel. Written messages the connection never
+ *   proved before it failed are counted in `stats.possiblyLost`.
+ * - at-least-once: when the server is proven to have read past it (the pong of a ping sent after it,
+ *   another server frame `confirmGraceMs` after it, or a clean close). Unproven messages of a failed
+ *   connection are sent again first on the next one, in order, and reported as possible duplicates.
+ * Unflushed messages of a socket that died go back to the front of the outbox.
  */
 export class Publisher extends EventEmitter {
-  private readonly opts: Required<Omit<PublisherOptions, "redact" | "signal">> & Pick<PublisherOptions, "redact">;
+  private readonly opts: Required<Omit<PublisherOptions, "redact" | "signal" | "clock">> & Pick<PublisherOptions, "redact">;
   private readonly outbox = new Outbox();
   private readonly backoff: Backoff;
   private readonly authBackoff: Backoff;
@@ -102,18 +123,35 @@ export class Publisher extends EventEmitter {
   private pumping = false;
   /** Send callbacks outstanding over all sockets. */
   private pendingTotal = 0;
-  private retryTimer?: NodeJS.Timeout;
-  private sweepTimer?: NodeJS.Timeout;
+  private retryTimer?: TimerHandle;
+  private sweepTimer?: TimerHandle;
+  private readonly clock: Clock;
   private closing?: Promise<void>;
   private readonly idleWaiters: Array<() => void> = [];
   private current: PublisherStatus = { state: "idle", outbox: 0 };
 
   /** Counters for tests and benchmarks. */
-  readonly stats = { attempts: 0, opened: 0, flushed: 0, failed: 0, returned: 0, tokenRejected: 0, heartbeatTimeouts: 0, handshakeTimeouts: 0 };
+  readonly stats = {
+    attempts: 0,
+    opened: 0,
+    flushed: 0,
+    failed: 0,
+    returned: 0,
+    tokenRejected: 0,
+    heartbeatTimeouts: 0,
+    handshakeTimeouts: 0,
+    /** At-least-once messages proven read by the server. */
+    confirmed: 0,
+    /** At-least-once messages written again after their connection failed unproven (possible duplicates). */
+    resent: 0,
+    /** At-most-once messages written (done) on a connection that failed before proving it had read them. */
+    possiblyLost: 0,
+  };
 
   constructor(options: PublisherOptions) {
     super();
     this.opts = { ...PUBLISHER_DEFAULTS, ...options } as Publisher["opts"];
+    this.clock = options.clock ?? systemClock;
     this.backoff = new Backoff(this.opts.backoff);
     this.authBackoff = new Backoff(this.opts.authBackoff);
     const signal = options.signal;
@@ -150,20 +188,21 @@ export class Publisher extends EventEmitter {
   }
 
   /**
-   * Queues one serialised message. `settle` is called exactly once: `settle()` when flushed to the
-   * socket, `settle(err)` when it cannot be sent.
+   * Queues one serialised message. `settle` is called exactly once: `settle(undefined, info)` when
+   * delivered as `delivery` means it, `settle(err)` when it cannot be sent.
    */
-  publish(data: Buffer, owner: object, limits: OutboxLimits, settle: (err?: DatasphereError) => void): void {
-    const entry = new OutboxEntry(data, owner, limits.maxAgeMs > 0 ? Date.now() + limits.maxAgeMs : Number.POSITIVE_INFINITY, (err) => {
+  publish(data: Buffer, owner: object, limits: OutboxLimits, settle: (err?: DatasphereError, info?: SettleInfo) => void, delivery: Delivery = "at-most-once"): void {
+    const expiresAt = limits.maxAgeMs > 0 ? this.clock.now() + limits.maxAgeMs : Number.POSITIVE_INFINITY;
+    const entry = new OutboxEntry(data, owner, expiresAt, delivery, (err, info) => {
       if (err) this.stats.failed++;
-      settle(err);
+      settle(err, info);
     });
     if (this.closed) {
       entry.settle(closedError());
       return;
     }
     const conn = this.conn;
-    if (conn && conn.ready && this.outbox.size === 0 && this.hasRoom(conn, data.length)) {
+    if (conn && conn.ready && this.outbox.size === 0 && this.canWrite(conn, data.length)) {
       this.send(conn, entry);
       return;
     }
@@ -202,7 +241,7 @@ export class Publisher extends EventEmitter {
     if (this.closing) return this.closing;
     this.closed = true;
     this.clearRetry();
-    if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    this.clock.clearTimeout(this.sweepTimer);
     this.sweepTimer = undefined;
     this.outbox.failAll(closedError());
     this.closing = this.closeSocket("publisher closed").then(() => {
@@ -220,14 +259,26 @@ export class Publisher extends EventEmitter {
     const { url, authMode, auth } = this.opts;
     const headers = authMode === "header" ? auth.headersFor(url) : {};
     this.stats.attempts++;
+    // The handshake deadline is our own timer (on the clock), not ws's handshakeTimeout.
     const ws = new WebSocket(url, {
       headers,
-      handshakeTimeout: this.opts.handshakeTimeoutMs,
       perMessageDeflate: false,
       followRedirects: false,
       maxPayload: 1 << 20,
     });
-    const conn: Connection = { ws, ready: false, dead: false, authSent: false, lastHeard: Date.now(), pending: 0, returned: [], timers: new Set() };
+    const conn: Connection = {
+      ws,
+      proof: new ProofTracker(this.opts.confirmGraceMs),
+      closeRequested: false,
+      probeScheduled: false,
+      ready: false,
+      dead: false,
+      authSent: false,
+      lastHeard: this.clock.now(),
+      pending: 0,
+      returned: [],
+      timers: new Set(),
+    };
     this.conn = conn;
     this.setState({ state: "connecting", outbox: 0, reason: this.current.reason });
     this.timer(conn, this.opts.handshakeTimeoutMs, () => {
@@ -237,11 +288,17 @@ export class Publisher extends EventEmitter {
       ws.terminate();
     });
     const heard = () => {
-      conn.lastHeard = Date.now();
+      conn.lastHeard = this.clock.now();
+      this.confirm(conn, conn.proof.heard(conn.lastHeard));
     };
     ws.on("message", heard);
     ws.on("ping", heard);
-    ws.on("pong", heard);
+    ws.on("pong", () => {
+      conn.lastHeard = this.clock.now();
+      this.confirm(conn, conn.proof.pong());
+      this.probe(conn);
+      this.pump();
+    });
     ws.on("open", () => this.onOpen(conn));
     ws.on("error", (err: Error) => {
       const status = /Unexpected server response: (\d+)/.exec(err.message);
@@ -253,7 +310,7 @@ export class Publisher extends EventEmitter {
 
   private onOpen(conn: Connection): void {
     this.stats.opened++;
-    conn.lastHeard = Date.now();
+    conn.lastHeard = this.clock.now();
     this.watch(conn, this.opts.heartbeatTimeoutMs);
     if (this.opts.authMode === "message") {
       conn.ws.send(this.opts.auth.authMessage());
@@ -267,17 +324,22 @@ export class Publisher extends EventEmitter {
   private markReady(conn: Connection): void {
     if (conn.dead || conn.ready || conn.ws.readyState !== WebSocket.OPEN) return;
     conn.ready = true;
-    conn.readyAt = Date.now();
+    conn.readyAt = this.clock.now();
     this.authBackoff.reset();
     this.setState({ state: "connected", outbox: 0 });
     this.pump();
   }
 
-  /** Any inbound frame is a heartbeat; silence past the limit terminates the socket. */
+  /**
+   * Any inbound frame is a heartbeat; silence past the limit terminates the socket, and so does a
+   * ping left unanswered that long (a server that talks but no longer reads).
+   */
   private watch(conn: Connection, delay: number): void {
     this.timer(conn, delay, () => {
       if (conn.dead) return;
-      const silent = Date.now() - conn.lastHeard;
+      const now = this.clock.now();
+      const pingAge = conn.proof.pingSentAt === undefined ? 0 : now - conn.proof.pingSentAt;
+      const silent = Math.max(now - conn.lastHeard, pingAge);
       if (silent >= this.opts.heartbeatTimeoutMs) {
         this.stats.heartbeatTimeouts++;
         conn.reason = `no heartbeat for ${seconds(silent)}`;
@@ -290,8 +352,11 @@ export class Publisher extends EventEmitter {
 
   private onClose(conn: Connection, code: number, reasonText: string): void {
     conn.dead = true;
-    for (const t of conn.timers) clearTimeout(t);
+    for (const t of conn.timers) this.clock.clearTimeout(t);
     conn.timers.clear();
+    // A close frame both ways after our own close: the server read everything written before it.
+    if (code !== 1006 && conn.closeRequested) this.confirm(conn, conn.proof.all());
+    else this.unproven(conn);
     if (this.conn === conn) this.conn = undefined;
     const reason = reasonText ? this.clean(reasonText) : undefined;
     const tokenRejected =
@@ -305,16 +370,17 @@ export class Publisher extends EventEmitter {
     if (conn.pending === 0) this.returnUnflushed(conn);
     this.notifyIdle();
     if (this.closed || this.manualDisconnect) return;
-    if (conn.readyAt !== undefined && Date.now() - conn.readyAt >= this.opts.stableMs) this.backoff.reset();
+    const now = this.clock.now();
+    if (conn.readyAt !== undefined && now - conn.readyAt >= this.opts.stableMs) this.backoff.reset();
     if (tokenRejected) {
       this.stats.tokenRejected++;
       const delay = this.authBackoff.next();
-      this.setState({ state: "token-rejected", outbox: 0, retryInMs: delay, retryAt: Date.now() + delay, reason: conn.reason });
-      this.retryTimer = setTimeout(() => this.openSocket(), delay);
+      this.setState({ state: "token-rejected", outbox: 0, retryInMs: delay, retryAt: now + delay, reason: conn.reason });
+      this.retryTimer = this.clock.setTimeout(() => this.openSocket(), delay);
     } else {
       const delay = this.backoff.next();
-      this.setState({ state: "backing-off", outbox: 0, retryInMs: delay, retryAt: Date.now() + delay, reason: conn.reason });
-      this.retryTimer = setTimeout(() => this.openSocket(), delay);
+      this.setState({ state: "backing-off", outbox: 0, retryInMs: delay, retryAt: now + delay, reason: conn.reason });
+      this.retryTimer = this.clock.setTimeout(() => this.openSocket(), delay);
     }
   }
 
@@ -322,13 +388,14 @@ export class Publisher extends EventEmitter {
   private async closeSocket(reason: string): Promise<void> {
     const conn = this.conn;
     if (!conn || conn.dead) return this.waitIdle();
+    conn.closeRequested = true;
     if (conn.ws.readyState === WebSocket.CONNECTING) conn.ws.terminate();
     else conn.ws.close(1000, reason);
-    const force = setTimeout(() => conn.ws.terminate(), CLOSE_TIMEOUT_MS);
+    const force = this.clock.setTimeout(() => conn.ws.terminate(), CLOSE_TIMEOUT_MS);
     try {
       await this.waitIdle();
     } finally {
-      clearTimeout(force);
+      this.clock.clearTimeout(force);
     }
   }
 
@@ -350,7 +417,8 @@ export class Publisher extends EventEmitter {
 
   // ---- sending ----
 
-  private hasRoom(conn: Connection, bytes: number): boolean {
+  private canWrite(conn: Connection, bytes: number): boolean {
+    if (conn.proof.waiting >= this.opts.maxUnconfirmed) return false;
     const buffered = conn.ws.bufferedAmount;
     return buffered === 0 || buffered + bytes <= this.opts.maxBufferedBytes;
   }
@@ -359,12 +427,12 @@ export class Publisher extends EventEmitter {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      const now = Date.now();
+      const now = this.clock.now();
       for (;;) {
         const conn = this.conn;
         if (!conn || !conn.ready || conn.ws.readyState !== WebSocket.OPEN) return;
         const next = this.outbox.peek();
-        if (!next || !this.hasRoom(conn, next.data.length)) return;
+        if (!next || !this.canWrite(conn, next.data.length)) return;
         const entry = this.outbox.take() as OutboxEntry;
         if (now >= entry.expiresAt) {
           entry.settle(expiredError());
@@ -387,9 +455,25 @@ export class Publisher extends EventEmitter {
   private onSent(conn: Connection, entry: OutboxEntry, err?: Error): void {
     conn.pending--;
     this.pendingTotal--;
-    if (!err) {
+    if (!err && conn.dead) {
+      // Flushed after the socket died: nothing can prove it arrived.
       this.stats.flushed++;
-      entry.settle();
+      if (entry.delivery === "at-least-once") {
+        entry.resends++;
+        this.stats.resent++;
+        conn.returned.push(entry);
+      } else {
+        this.stats.possiblyLost++;
+        entry.settle(undefined, { possibleDuplicate: entry.resends > 0 });
+      }
+    } else if (!err) {
+      this.stats.flushed++;
+      if (entry.delivery === "at-least-once") conn.proof.written(entry, this.clock.now());
+      else {
+        conn.proof.written(undefined, this.clock.now());
+        entry.settle(undefined, { possibleDuplicate: entry.resends > 0 });
+      }
+      if (!conn.dead) this.probeSoon(conn);
     } else {
       conn.returned.push(entry);
     }
@@ -399,6 +483,41 @@ export class Publisher extends EventEmitter {
     } else if (!err && this.outbox.size > 0) {
       this.pump();
     }
+  }
+
+  /** One probe for all the flush callbacks of this turn of the event loop. */
+  private probeSoon(conn: Connection): void {
+    if (conn.probeScheduled) return;
+    conn.probeScheduled = true;
+    setImmediate(() => {
+      conn.probeScheduled = false;
+      this.probe(conn);
+    });
+  }
+
+  /** Sends a ping when writes wait for proof and none is out: its pong proves them read. */
+  private probe(conn: Connection): void {
+    if (conn.dead || !conn.ready || conn.ws.readyState !== WebSocket.OPEN || !conn.proof.wantsPing()) return;
+    conn.proof.pingSent(this.clock.now());
+    conn.ws.ping();
+  }
+
+  private confirm(conn: Connection, proven: OutboxEntry[]): void {
+    for (const entry of proven) {
+      this.stats.confirmed++;
+      entry.settle(undefined, { possibleDuplicate: entry.resends > 0 });
+    }
+    if (proven.length > 0 && !conn.dead) this.pump();
+  }
+
+  /** A connection failed: unproven at-least-once entries go back before the unflushed ones; the rest are counted. */
+  private unproven(conn: Connection): void {
+    const { entries, others } = conn.proof.fail();
+    this.stats.possiblyLost += others;
+    if (entries.length === 0) return;
+    for (const entry of entries) entry.resends++;
+    this.stats.resent += entries.length;
+    conn.returned.unshift(...entries);
   }
 
   /** Messages a dead socket never flushed: back to the outbox front (or failed, when closing). */
@@ -419,15 +538,15 @@ export class Publisher extends EventEmitter {
 
   private armSweep(): void {
     if (this.sweepTimer || this.closed) return;
-    this.sweepTimer = setTimeout(() => {
+    this.sweepTimer = this.clock.setTimeout(() => {
       this.sweepTimer = undefined;
-      this.outbox.expire(Date.now(), expiredError);
+      this.outbox.expire(this.clock.now(), expiredError);
       if (this.outbox.size > 0) this.armSweep();
     }, this.opts.sweepMs);
   }
 
   private timer(conn: Connection, ms: number, fn: () => void): void {
-    const t = setTimeout(() => {
+    const t = this.clock.setTimeout(() => {
       conn.timers.delete(t);
       fn();
     }, ms);
@@ -435,7 +554,7 @@ export class Publisher extends EventEmitter {
   }
 
   private clearRetry(): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.clock.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
   }
 

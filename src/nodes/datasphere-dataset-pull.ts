@@ -28,6 +28,7 @@ interface PullDef extends NodeDefWithServer {
   busy?: string;
   retries?: number | string;
   idleTimeout?: number | string;
+  maxBodyMB?: number | string;
   stallTimeout?: number | string;
 }
 
@@ -51,6 +52,7 @@ function settingsOf(def: PullDef, env: (v: string | undefined) => string) {
     refuseWhenBusy: def.busy === "refuse",
     retries: Math.floor(numberOr(text(def.retries), 4, 0)),
     idleTimeoutMs: positiveInt(text(def.idleTimeout), 60) * 1000,
+    maxBodyBytes: positiveInt(text(def.maxBodyMB), 64) * 1024 * 1024,
     stallMs: positiveInt(text(def.stallTimeout), 60) * 1000,
   };
 }
@@ -88,6 +90,7 @@ function start(kit: ConfiguredKit<PullDef>) {
         isApiOrigin: (u: string) => config.endpoints.isApiOrigin(u),
         retries: settings.retries,
         idleTimeoutMs: settings.idleTimeoutMs,
+        maxBodyBytes: settings.maxBodyBytes,
         onRetry: (info) => status.set({ fill: "yellow", shape: "ring", text: t("status.retrying", { seconds: Math.ceil(info.delayMs / 1000), reason: kit.redact(info.error.message) }) }),
       },
       pullId,

@@ -1,5 +1,7 @@
 import { DatasphereError, isDatasphereError } from "../core/errors";
-import { preparePublishMessage, type Publisher, type OutboxLimits, type PreparedMessage, type PublisherStatus, type PublishFields } from "../core/publisher";
+import { preparePublishMessage, type Publisher, type OutboxLimits, type PreparedMessage, type PublisherStatus, type PublishFields, type SettleInfo } from "../core/publisher";
+import { publishRecorded, replayRecorded } from "../core/publisher/durable-publish";
+import { deliveryOf, openNodeOutbox } from "./publish-delivery";
 import type { Lease } from "../core/shared-resource";
 import { createSchemaValidator, schemaVerdict, type SchemaCheckMode, type SchemaValidator } from "../core/stac-schema";
 import { defineNode, type ConfiguredKit, type NodeDefWithServer, type NodeKit } from "./shared/define-node";
@@ -25,6 +27,9 @@ interface PublishDef extends NodeDefWithServer {
   outboxAge?: number | string;
   overflow?: string;
   heartbeatTimeout?: number | string;
+  delivery?: string;
+  durable?: boolean | string;
+  fsync?: string;
 }
 
 /** The core's error, with a user-facing message from the catalog; the core text stays in details. */
@@ -50,7 +55,7 @@ function fieldsOf(msg: NodeMessage, configured: PublishFields): PublishFields {
 }
 
 function start(kit: ConfiguredKit<PublishDef>) {
-  const { node, def, config, status, t } = kit;
+  const { RED, node, def, config, status, t } = kit;
   const fields: PublishFields = {
     activeParent: kit.env(def.activeParent).trim(),
     provider: kit.env(def.provider).trim(),
@@ -69,6 +74,8 @@ function start(kit: ConfiguredKit<PublishDef>) {
     else node.warn(t("errors.noSchemaDir"));
   }
 
+  const delivery = deliveryOf(def.delivery);
+  const durable = openNodeOutbox(RED, node, def, (text) => node.error(text));
   let publisher: Publisher | undefined;
   let lease: Lease<Publisher> | undefined;
   let closing = false;
@@ -86,6 +93,8 @@ function start(kit: ConfiguredKit<PublishDef>) {
     switch (st.state) {
       case "connected":
         next = { fill: "green", shape: "dot", text: n > 0 ? t("status.connectedOutbox", { sent, n }) : t("status.connected", { sent }) };
+        if (publisher && publisher.stats.resent > 0) next.text += t("status.resent", { n: publisher.stats.resent });
+        if (publisher && publisher.stats.possiblyLost > 0) next.text += t("status.possiblyLost", { n: publisher.stats.possiblyLost });
         break;
       case "connecting":
         next = { fill: "yellow", shape: "ring", text: t("status.connecting", { n }) };
@@ -117,14 +126,31 @@ function start(kit: ConfiguredKit<PublishDef>) {
       publisher = l.resource;
       publisher.on("state", onState);
       publisher.start();
+      if (durable && durable.size > 0) {
+        const { replayed, expired } = replayRecorded(durable, publisher, node, limits, delivery, Date.now(), (err) => (err ? node.warn(userError(kit, err).message) : sent++));
+        node.log(t("log.replayed", { replayed, expired }));
+      }
       showStatus();
     },
     (error) => kit.report(userError(kit, error)),
   );
 
-  /** Hands the message to the publisher at once when it is there; resolves on the service's ack. */
-  function publish(prepared: PreparedMessage): Promise<void> {
-    const go = (p: Publisher) => new Promise<void>((resolve, reject) => p.publish(prepared.data, node, limits, (err) => (err ? reject(err) : resolve())));
+  /**
+   * Hands the message to the publisher at once when it is there (recorded in the durable outbox
+   * first, when on); resolves when it is delivered as the delivery mode means it.
+   */
+  function publish(prepared: PreparedMessage, msg: NodeMessage): Promise<void> {
+    const recorded = durable?.add(prepared.data);
+    const go = (p: Publisher) =>
+      new Promise<void>((resolve, reject) => {
+        const settle = (err?: DatasphereError, info?: SettleInfo) => {
+          if (err) return reject(err);
+          if (info?.possibleDuplicate) (msg as NodeMessage & { possibleDuplicate?: boolean }).possibleDuplicate = true;
+          resolve();
+        };
+        if (durable && recorded !== undefined) publishRecorded(durable, recorded, p, prepared.data, node, limits, delivery, settle);
+        else p.publish(prepared.data, node, limits, settle, delivery);
+      });
     if (publisher) return go(publisher);
     return leasePromise.then((l) => (closing ? Promise.reject(new DatasphereError("CLOSED", "the node was closed")) : go(l.resource)));
   }
@@ -143,9 +169,9 @@ function start(kit: ConfiguredKit<PublishDef>) {
   async function input(msg: NodeMessage): Promise<void> {
     try {
       const prepared = preparePublishMessage(msg.payload, fieldsOf(msg, fields));
-      if (!validator) return await publish(prepared).then(() => void sent++);
+      if (!validator) return await publish(prepared, msg).then(() => void sent++);
       // Schema checks may load schema files: keep the input order through one chain.
-      const handed = chain.then(() => checkSchema(prepared)).then(() => ({ acked: publish(prepared) }));
+      const handed = chain.then(() => checkSchema(prepared)).then(() => ({ acked: publish(prepared, msg) }));
       chain = handed.then(() => undefined, () => undefined);
       await (await handed).acked;
       sent++;
@@ -160,14 +186,19 @@ function start(kit: ConfiguredKit<PublishDef>) {
       connect: async () => (await leasePromise).resource.connect(),
       disconnect: async () => (await leasePromise).resource.disconnect(),
     },
-    close: async () => {
+    close: async (removed: boolean) => {
       closing = true;
       clearInterval(statusTimer);
       if (publisher) {
         publisher.off("state", onState);
         publisher.dropOwner(node);
       }
-      await (lease ?? (await leasePromise)).release();
+      try {
+        await (lease ?? (await leasePromise)).release();
+      } finally {
+        if (removed) durable?.destroy();
+        else durable?.close();
+      }
     },
   };
 }

@@ -6,7 +6,9 @@ import { Endpoints } from "../../src/core/endpoints";
 import { Auth } from "../../src/core/auth";
 import { planPull, readDataset, normalizeDateParam, parseLibraryUrl, type DatasetEvent, type PullSpec, type ResumeCursor } from "../../src/core/dataset";
 import { interpretLine } from "../../src/core/dataset/stream-lines";
+import { ResumeFilter, StreamPosition } from "../../src/core/dataset/cursor";
 import { startDatasetTestServer, type DatasetTestServer } from "../helpers/dataset-test-server";
+import { settledHeapUsed, watchRss } from "../helpers/heap";
 
 const TOKEN = "test-token-123456";
 
@@ -281,5 +283,192 @@ describe("core/dataset readers", function () {
       api.close();
       foreign.close();
     }
+  });
+});
+
+describe("core/dataset limits: body size and resume cursor memory", function () {
+  this.timeout(120_000);
+
+  /** A server answering every request with one endless-looking page: `total` bytes, generated while sent. */
+  async function startHugePageServer(total: number, declareLength: boolean) {
+    let requests = 0;
+    let sent = 0;
+    const server = createServer((req, res) => {
+      requests++;
+      res.writeHead(200, { "content-type": "application/json", ...(declareLength ? { "content-length": String(total) } : {}) });
+      const feature = `{"type":"Feature","stac_version":"1.0.0","id":"x","geometry":null,"properties":{"datetime":"2024-01-01T00:00:00Z"},"links":[],"assets":{}},`;
+      const chunk = Buffer.from(feature.repeat(Math.ceil(65536 / feature.length)));
+      const head = Buffer.from(`{"type":"FeatureCollection","features":[`);
+      let closed = false;
+      req.socket.on("close", () => (closed = true));
+      const pump = () => {
+        while (!closed && sent < total) {
+          const piece = sent === 0 ? head : chunk.subarray(0, Math.min(chunk.length, total - sent));
+          sent += piece.length;
+          if (!res.write(piece)) return void res.once("drain", pump);
+        }
+        if (!closed) res.end();
+      };
+      pump();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return {
+      url,
+      get requests() {
+        return requests;
+      },
+      get sent() {
+        return sent;
+      },
+      close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))),
+    };
+  }
+
+  async function pullFrom(url: string, spec: PullSpec, extra: Record<string, unknown> = {}) {
+    const endpoints = new Endpoints({ apiUrl: url, publishUrl: "ws://127.0.0.1:1/publish/v1/" });
+    const plan = planPull(spec, endpoints);
+    let items = 0;
+    const options = { auth: new Auth(endpoints, TOKEN), isApiOrigin: (u: string) => endpoints.isApiOrigin(u), backoffInitialMs: 10, backoffMaxMs: 50, ...extra };
+    try {
+      for await (const event of readDataset(plan, options)) if (event.kind === "items") items += event.items.length;
+    } catch (error) {
+      return { items, error: error as DatasphereError };
+    }
+    return { items, error: undefined };
+  }
+
+  it("a 500 MB page fails with TOO_LARGE naming the limit and the option, in one request, without holding the page", async () => {
+    const huge = await startHugePageServer(500 * 1024 * 1024, false);
+    try {
+      const rssBefore = process.memoryUsage.rss();
+      const rss = watchRss();
+      const got = await pullFrom(huge.url, { mode: "paginate", package: "test-pkg" });
+      const peak = rss.stop();
+      assert.equal(got.error?.code, "TOO_LARGE", String(got.error));
+      assert.match(got.error!.message, /over the limit of 64 MiB \(option maxBodyBytes, "Max body size" on the node\)/);
+      assert.equal(got.items, 0);
+      assert.equal(huge.requests, 1, "TOO_LARGE is not retried");
+      assert.ok(huge.sent < 200 * 1024 * 1024, `the transfer was cut early (server wrote ${huge.sent} bytes)`);
+      if (process.env.SHOW_FIGURES) console.log(`rss growth ${Math.round((peak - rssBefore) / 1048576)} MB, server sent ${Math.round(huge.sent / 1048576)} MB`);
+      assert.ok(peak - rssBefore < 300 * 1024 * 1024, `RSS grew by ${Math.round((peak - rssBefore) / 1048576)} MB`);
+    } finally {
+      await huge.close();
+    }
+  });
+
+  it("an item whose Content-Length is over the limit is refused before its body is read; a page under the limit is read", async () => {
+    const declared = await startHugePageServer(3 * 1024 * 1024, true);
+    try {
+      const refused = await pullFrom(declared.url, { mode: "item", package: "test-pkg" }, { maxBodyBytes: 1024 * 1024 });
+      assert.equal(refused.error?.code, "TOO_LARGE");
+      assert.match(refused.error!.message, /item package: the body is 3 MiB \(Content-Length\), over the limit of 1 MiB/);
+      assert.equal(declared.requests, 1);
+    } finally {
+      await declared.close();
+    }
+    const small = await startDatasetTestServer({ count: 60, token: TOKEN });
+    try {
+      const limited = await pullFrom(small.url, { mode: "paginate", package: "test-pkg" }, { maxBodyBytes: 1000 });
+      assert.equal(limited.error?.code, "TOO_LARGE");
+      assert.equal(small.requests.length, 1);
+      const fine = await pullFrom(small.url, { mode: "paginate", package: "test-pkg" }, { maxBodyBytes: 200_000 });
+      assert.equal(fine.error, undefined);
+      assert.equal(fine.items, 60);
+    } finally {
+      await small.close();
+    }
+  });
+
+  /** A stream server of `count` Items that all share one datetime, generated while sent; a resume sends the ties back in reverse order. */
+  async function startTiesServer(count: number, cutAfter: number) {
+    let hits = 0;
+    const item = (i: number) =>
+      `{"type":"Feature","stac_version":"1.0.0","id":"tie-${i}","collection":"ties","geometry":null,"properties":{"datetime":"2024-01-01T00:00:00Z"},"links":[],"assets":{}}\n`;
+    const server = createServer((_req, res) => {
+      hits++;
+      const first = hits === 1;
+      res.writeHead(200, { "content-type": "application/x-ndjson" });
+      let i = 0;
+      const pump = () => {
+        while (i < count) {
+          if (first && i === cutAfter) return void res.destroy();
+          const index = first ? i : count - 1 - i;
+          i++;
+          if (!res.write(item(index))) return void res.once("drain", pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))) };
+  }
+
+  it("300,000 Items with one datetime: the cursor stays small, and a cut stream resumes with exactly the missing Items", async () => {
+    const total = 300_000;
+    const cut = 200_000;
+    const ties = await startTiesServer(total, cut);
+    try {
+      const endpoints = new Endpoints({ apiUrl: ties.url, publishUrl: "ws://127.0.0.1:1/publish/v1/" });
+      const options = { auth: new Auth(endpoints, TOKEN), isApiOrigin: (u: string) => endpoints.isApiOrigin(u) };
+      const heapBefore = settledHeapUsed();
+      const plan = planPull({ mode: "stream", package: "ties", order: "old" }, endpoints);
+      let firstCount = 0;
+      let error: DatasphereError | undefined;
+      try {
+        for await (const event of readDataset(plan, options)) {
+          if (event.kind !== "items") continue;
+          event.items.forEach((_, i) => plan.tracker.delivered(event, i));
+          firstCount += event.items.length;
+        }
+      } catch (e) {
+        error = e as DatasphereError;
+      }
+      const retained = settledHeapUsed() - heapBefore;
+      assert.equal(error?.code, "NETWORK", String(error));
+      assert.ok(firstCount > cut - 1000 && firstCount <= cut, `${firstCount} Items before the cut`);
+      if (process.env.SHOW_FIGURES) console.log(`cursor retains ${Math.round(retained / 1048576)} MB for ${firstCount} ties`);
+      assert.ok(retained < 50 * 1024 * 1024, `the tracker retains ${Math.round(retained / 1048576)} MB for ${firstCount} ties`);
+      const cursor = plan.tracker.cursor();
+      assert.equal(cursor?.kind, "stream");
+      if (cursor?.kind !== "stream") return;
+      assert.deepEqual(cursor.skipIds, [], "past 1,000 ties the ids are kept as hashes");
+      assert.equal(Buffer.from(cursor.skipHashes!, "base64").length, firstCount * 8);
+      assert.equal(cursor.mayRepeat, undefined);
+      const wire = JSON.stringify(cursor);
+      assert.ok(wire.length < 4 * 1024 * 1024, `cursor JSON is ${wire.length} characters`);
+
+      const resumed = planPull({ mode: "stream", resume: JSON.parse(wire) }, endpoints);
+      const rest = new Set<string>();
+      let restCount = 0;
+      for await (const event of readDataset(resumed, options)) {
+        if (event.kind !== "items") continue;
+        for (const item of event.items) {
+          rest.add(String(item.id));
+          restCount++;
+        }
+      }
+      assert.equal(restCount, total - firstCount, "no Item delivered twice");
+      assert.equal(rest.size, total - firstCount);
+      for (let i = firstCount; i < total; i++) assert.ok(rest.has(`tie-${i}`), `tie-${i} missing after resume`);
+    } finally {
+      await ties.close();
+    }
+  });
+
+  it("past the hash cap the cursor says how many Items a resume may repeat, and none is lost", async () => {
+    const limits = { maxIds: 3, maxHashes: 10 };
+    const position = new StreamPosition({ package: "ties", order: "old" }, undefined, limits);
+    const make = (i: number) => ({ id: `t${i}`, collection: "ties", properties: { datetime: "2024-01-01T00:00:00Z" } });
+    for (let i = 0; i < 25; i++) position.delivered(make(i));
+    const cursor = position.cursor()!;
+    assert.deepEqual(cursor.skipIds, []);
+    assert.equal(Buffer.from(cursor.skipHashes!, "base64").length, 80);
+    assert.equal(cursor.mayRepeat, 15);
+    const filter = new ResumeFilter(JSON.parse(JSON.stringify(cursor)));
+    const kept = Array.from({ length: 30 }, (_, i) => make(29 - i)).filter((item) => filter.keep(item)).map((item) => item.id);
+    assert.deepEqual(kept, Array.from({ length: 20 }, (_, i) => `t${29 - i}`), "the 10 hashed ones are dropped, the 15 unrecorded ones come again");
+    assert.throws(() => planPull({ mode: "stream", resume: { ...cursor, skipHashes: "abc" } }, new Endpoints({ apiUrl: "http://127.0.0.1:1", publishUrl: "ws://127.0.0.1:1/p/" })), /skipHashes/);
   });
 });

@@ -1,11 +1,13 @@
 import { strict as assert } from "node:assert";
 import { Auth } from "../../src/core/auth";
 import { Endpoints, type AuthMode } from "../../src/core/endpoints";
-import type { DatasphereError } from "../../src/core/errors";
 import { Publisher, preparePublishMessage, type OutboxLimits, type PublisherOptions } from "../../src/core/publisher";
 import { sleep, waitFor } from "../helpers/wait";
 import { WebSocketServer } from "ws";
 import { startWsTestServer, WsTestServer } from "../helpers/ws-test-server";
+import { FakeClock } from "../helpers/fake-clock";
+import { startSandbox } from "../../src/sandbox";
+import type { Delivery } from "../../src/core/publisher";
 
 const TOKEN = "publisher-test-token-42";
 const FAST_BACKOFF = { initialMs: 20, maxMs: 200, jitter: 0.5 };
@@ -34,21 +36,23 @@ function publisherFor(url: string, token = TOKEN, authMode: AuthMode = "header",
 }
 
 /** Publishes and records how each message ended. */
-function tracker(publisher: Publisher, limits: OutboxLimits = LIMITS) {
+function tracker(publisher: Publisher, limits: OutboxLimits = LIMITS, delivery: Delivery = "at-most-once") {
   const ok: string[] = [];
+  const duplicates: string[] = [];
   const failed: Array<{ id: string; code: string }> = [];
   const settledTwice: string[] = [];
   const publish = (id: string, extra: Record<string, unknown> = {}) => {
     let settled = false;
-    publisher.publish(wire(id, extra), owner, limits, (err?: DatasphereError) => {
+    publisher.publish(wire(id, extra), owner, limits, (err, info) => {
       if (settled) settledTwice.push(id);
       settled = true;
       if (err) failed.push({ id, code: err.code });
       else ok.push(id);
-    });
+      if (info?.possibleDuplicate) duplicates.push(id);
+    }, delivery);
   };
   const owner = {};
-  return { ok, failed, settledTwice, publish, owner, get settled() { return ok.length + failed.length; } };
+  return { ok, failed, settledTwice, duplicates, publish, owner, get settled() { return ok.length + failed.length; } };
 }
 
 const ids = (server: WsTestServer) => server.messages.map((m) => m.json.data.id as string);
@@ -107,20 +111,26 @@ describe("core/publisher", function () {
   for (const mode of ["header", "message"] as const) {
     it(`a wrong token (${mode} auth) is reported as token-rejected and retried slowly, not in a hot loop`, async () => {
       const s = await server({ authMode: mode });
-      const p = publisher(s.url, "wrong-token-zzz", mode, { authGraceMs: 300, authBackoff: { initialMs: 5_000, maxMs: 60_000 } });
-      const states: string[] = [];
-      p.on("state", (st) => states.push(st.state));
+      const clock = new FakeClock();
+      const p = publisher(s.url, "wrong-token-zzz", mode, { authGraceMs: 300, authBackoff: { initialMs: 5_000, maxMs: 60_000, jitter: 0.5 }, clock });
       p.start();
+      if (mode === "message") {
+        await waitFor(() => s.authRejections === 1 || p.status.state === "token-rejected", "server saw the auth message");
+      }
       await waitFor(() => p.status.state === "token-rejected", "token-rejected state");
-      await sleep(1_000);
-      assert.equal(p.status.state, "token-rejected");
-      assert.equal(p.stats.attempts, 1, "one attempt in the first second, no hot loop");
-      assert.ok((p.status.retryInMs ?? 0) >= 2_500, `slow retry, got ${p.status.retryInMs}`);
+      const retryIn = p.status.retryInMs ?? 0;
+      assert.ok(retryIn >= 2_500 && retryIn <= 5_000, `slow retry, got ${retryIn}`);
+      assert.ok(clock.pendingDelays().includes(retryIn), `the retry waits on the clock: ${clock.pendingDelays()}`);
+      await clock.advance(retryIn - 1);
+      assert.equal(p.stats.attempts, 1, "no attempt before the backoff delay: no hot loop");
+      await clock.advance(1);
+      await waitFor(() => p.stats.attempts === 2 && p.status.state === "token-rejected", "second attempt when the delay is over");
+      assert.ok((p.status.retryInMs ?? 0) >= 5_000, `the delay grows, got ${p.status.retryInMs}`);
       assert.ok(!JSON.stringify(p.status).includes("wrong-token-zzz"));
       assert.equal(s.messages.length, 0);
       // `connect` retries at once (the user fixed the token, or wants to see it fail again).
       p.connect();
-      await waitFor(() => p.stats.attempts === 2 && p.status.state === "token-rejected", "second attempt after connect()");
+      await waitFor(() => p.stats.attempts === 3 && p.status.state === "token-rejected", "third attempt at once after connect()");
     });
   }
 
@@ -141,34 +151,57 @@ describe("core/publisher", function () {
   it("a server that never completes the handshake is detected and replaced", async () => {
     const port = await freePort();
     const stuck = await server({ behaviour: "no-handshake", port });
-    const p = publisher(stuck.url, TOKEN, "header", { handshakeTimeoutMs: 300 });
+    const clock = new FakeClock();
+    const p = publisher(stuck.url, TOKEN, "header", { handshakeTimeoutMs: 10_000, backoff: { initialMs: 1_000, maxMs: 1_000, jitter: 0 }, clock });
     p.start();
     const t = tracker(p);
     t.publish("after-stuck");
-    await waitFor(() => p.stats.handshakeTimeouts >= 1 && p.stats.attempts >= 2, "handshake deadline hit and a new attempt", 10_000);
+    await waitFor(() => stuck.upgrades === 1, "the upgrade request reached the server");
+    await clock.advance(9_999);
+    assert.equal(p.stats.handshakeTimeouts, 0, "not before the deadline");
+    await clock.advance(1);
+    await waitFor(() => p.status.state === "backing-off", "the stuck socket was given up");
+    assert.equal(p.stats.handshakeTimeouts, 1);
     assert.equal(p.stats.opened, 0);
-    assert.match(String(p.lastReason), /^no handshake within 0\.3 s$/);
+    assert.match(String(p.lastReason), /^no handshake within 10 s$/);
+    assert.equal(p.status.retryInMs, 1_000);
     await stuck.kill();
     const good = await server({ port });
+    await clock.advance(1_000);
     await waitFor(() => good.messages.length === 1, "the message arrives on the replacement socket", 10_000);
     assert.deepEqual(t.ok, ["after-stuck"]);
   });
 
   it("a server that goes silent after connecting is detected by the heartbeat watchdog and replaced", async () => {
     const s = await server({ behaviour: "silent" });
-    const p = publisher(s.url, TOKEN, "header", { heartbeatTimeoutMs: 400 });
+    const clock = new FakeClock();
+    const p = publisher(s.url, TOKEN, "header", { heartbeatTimeoutMs: 60_000, backoff: { initialMs: 1_000, maxMs: 1_000, jitter: 0 }, clock });
     p.start();
-    await waitFor(() => p.stats.heartbeatTimeouts >= 2 && p.stats.opened >= 3, "two silences detected, third socket opened", 10_000);
-    assert.match(String(p.lastReason), /^no heartbeat for 0\.\d s$/);
-    assert.ok(s.openClients <= 1, `old sockets are gone (open: ${s.openClients})`);
+    for (let round = 1; round <= 2; round++) {
+      await waitFor(() => p.status.state === "connected" && p.stats.opened === round, `socket ${round} connected`);
+      await clock.advance(59_999);
+      assert.equal(p.stats.heartbeatTimeouts, round - 1, "not before 60 s of silence");
+      await clock.advance(1);
+      await waitFor(() => p.status.state === "backing-off", `silence ${round} detected`);
+      assert.equal(p.stats.heartbeatTimeouts, round);
+      assert.equal(p.lastReason, "no heartbeat for 60 s");
+      await clock.advance(1_000);
+    }
+    await waitFor(() => p.stats.opened === 3 && s.openClients === 1, "third socket opened, old ones gone");
   });
 
   it("heartbeats keep a quiet connection alive", async () => {
-    const s = await server({ heartbeatMs: 100 });
-    const p = publisher(s.url, TOKEN, "header", { heartbeatTimeoutMs: 1_500 });
+    const s = await server({ heartbeatMs: 20 });
+    const clock = new FakeClock();
+    const p = publisher(s.url, TOKEN, "header", { heartbeatTimeoutMs: 60_000, clock });
     p.start();
     await waitFor(() => p.status.state === "connected", "connected");
-    await sleep(2_500);
+    const lastHeard = () => (p as any).conn?.lastHeard as number;
+    for (let i = 0; i < 4; i++) {
+      await clock.advance(50_000);
+      // A heartbeat arrives (real time) before the next 50 s pass on the clock: 200 s in all, never 60 s of silence.
+      await waitFor(() => lastHeard() === clock.now(), "a heartbeat heard");
+    }
     assert.equal(p.stats.heartbeatTimeouts, 0);
     assert.equal(p.stats.opened, 1);
   });
@@ -202,11 +235,18 @@ describe("core/publisher", function () {
 
   it("messages that wait longer than the age limit fail with EXPIRED", async () => {
     const port = await freePort();
-    const p = publisher(`ws://127.0.0.1:${port}/publish/v1/`, TOKEN, "header", { sweepMs: 50 });
+    const clock = new FakeClock();
+    const p = publisher(`ws://127.0.0.1:${port}/publish/v1/`, TOKEN, "header", { sweepMs: 50, clock });
     p.start();
     const t = tracker(p, { maxMessages: 100, maxAgeMs: 150, overflow: "reject-newest" });
-    for (let i = 0; i < 4; i++) t.publish(`e${i}`);
-    await waitFor(() => t.failed.length === 4, "four expired", 5_000);
+    for (let i = 0; i < 2; i++) t.publish(`e${i}`);
+    await clock.advance(100);
+    for (let i = 2; i < 4; i++) t.publish(`e${i}`);
+    await clock.advance(49);
+    assert.equal(t.failed.length, 0, "none before its age limit");
+    await clock.advance(1);
+    assert.deepEqual(t.failed.map((f) => f.id), ["e0", "e1"], "the first two at 150 ms");
+    await clock.advance(100);
     assert.deepEqual(t.failed.map((f) => f.code), ["EXPIRED", "EXPIRED", "EXPIRED", "EXPIRED"]);
     assert.equal(p.outboxSize, 0);
   });
@@ -351,5 +391,135 @@ describe("core/publisher", function () {
     assert.ok(lost >= 0 && lost <= 20 * 200, `flushed but lost: ${lost}`);
     assert.ok(received.length > 0, "messages got through between the kills");
     console.log(`      abrupt: received ${received.length}, done(err) ${t.failed.length}, flushed but lost with a killed socket ${lost}`);
+  });
+
+  describe("delivery modes", function () {
+    it("at-least-once: done waits until a pong proves the server read the message; at-most-once is done when flushed", async () => {
+      const s = await server();
+      const p = publisher(s.url);
+      p.start();
+      await waitFor(() => p.status.state === "connected" && s.openClients === 1, "connected");
+      const serverSocket = ([...((s as any).clients as Set<any>)][0] as any)._socket;
+      serverSocket.pause();
+      const least = tracker(p, LIMITS, "at-least-once");
+      const most = tracker(p, LIMITS, "at-most-once");
+      least.publish("l1");
+      most.publish("m1");
+      least.publish("l2");
+      await waitFor(() => p.stats.flushed === 3, "three flushed to the kernel");
+      await waitFor(() => most.ok.length === 1, "at-most-once done on flush");
+      await sleep(50);
+      assert.deepEqual(least.ok, [], "at-least-once not done while the server has not read");
+      serverSocket.resume();
+      await waitFor(() => least.ok.length === 2, "at-least-once done once the pong came back");
+      assert.deepEqual(least.ok, ["l1", "l2"]);
+      assert.deepEqual(ids(s), ["l1", "m1", "l2"]);
+      assert.equal(p.stats.confirmed, 2);
+      assert.deepEqual(least.duplicates, []);
+    });
+
+    it("at-least-once: a server frame a grace period after the write proves it (no pong needed)", async () => {
+      const s = await server({ heartbeatMs: 20 });
+      const clock = new FakeClock();
+      const p = publisher(s.url, TOKEN, "header", { clock, confirmGraceMs: 1_000 });
+      p.start();
+      await waitFor(() => p.status.state === "connected", "connected");
+      const conn = (p as any).conn;
+      conn.ws.removeAllListeners("pong"); // as if the server never answered pings
+      const t = tracker(p, LIMITS, "at-least-once");
+      t.publish("g1");
+      await waitFor(() => s.messages.length === 1 && p.stats.flushed === 1, "written and read");
+      await clock.advance(999);
+      await sleep(60);
+      assert.deepEqual(t.ok, [], "a heartbeat within the grace period proves nothing");
+      await clock.advance(1);
+      await waitFor(() => t.ok.length === 1, "the next heartbeat after the grace period proves it");
+    });
+
+    for (const target of ["raw test server", "sandbox"] as const) {
+      it(`at-least-once, 20 abrupt kills (${target}) during 10,000 messages: all 10,000 distinct ids arrive, repeats counted`, async () => {
+        const total = 10_000;
+        let received: () => string[];
+        let p: Publisher;
+        let kills: Promise<void>;
+        if (target === "sandbox") {
+          const sb = await startSandbox({ port: 0, token: TOKEN, seed: 1, rate: 0, heartbeatMs: 1_000 });
+          cleanup.push(() => sb.close());
+          sb.faults.set({ dropAfterEvents: 400, times: 20 }, "publish");
+          received = () => sb.published.map((r) => String(r.data.id));
+          p = publisher(sb.publishUrl, TOKEN, "header", { backoff: { initialMs: 10, maxMs: 100 } });
+          kills = Promise.resolve();
+        } else {
+          const s = await server();
+          received = () => ids(s);
+          p = publisher(s.url, TOKEN, "header", { backoff: { initialMs: 10, maxMs: 100 } });
+          kills = (async () => {
+            for (let i = 0; i < 20; i++) {
+              await waitFor(() => s.openClients === 1, "a live connection to kill");
+              await sleep(30 + Math.floor(Math.random() * 50));
+              await s.kill();
+              await sleep(10 + Math.floor(Math.random() * 30));
+              await s.restart();
+            }
+          })();
+        }
+        p.start();
+        const t = tracker(p, { maxMessages: total, maxAgeMs: 0, overflow: "reject-newest" }, "at-least-once");
+        for (let i = 0; i < total; i++) {
+          t.publish(`a${i}`);
+          if (i % 5 === 4) await sleep(1);
+        }
+        await kills;
+        await waitFor(() => t.settled === total, `every message settled (${t.settled})`, 90_000);
+        const got = received();
+        const distinct = new Set(got);
+        assert.deepEqual(t.failed, []);
+        assert.equal(t.settledTwice.length, 0);
+        assert.equal(distinct.size, total, `${total - distinct.size} ids never arrived`);
+        const repeats = got.length - distinct.size;
+        assert.ok(p.stats.opened >= 20, `the connection was killed and replaced (${p.stats.opened} sockets)`);
+        assert.ok(p.stats.resent >= repeats, `every repeat was announced: ${repeats} repeated, ${p.stats.resent} resent`);
+        assert.ok(t.duplicates.length > 0 && t.duplicates.length <= p.stats.resent, `possible duplicates reported: ${t.duplicates.length}`);
+        console.log(`      at-least-once (${target}): ${distinct.size} distinct of ${total}, ${repeats} repeated, ${p.stats.resent} resent, ${t.duplicates.length} done as possible duplicates, ${p.stats.opened} sockets`);
+      });
+    }
+
+    it("at-most-once, 20 abrupt kills during 10,000 messages: stats.possiblyLost covers every message that did not arrive", async () => {
+      const s = await server();
+      const p = publisher(s.url, TOKEN, "header", { backoff: { initialMs: 10, maxMs: 100 } });
+      p.start();
+      const total = 10_000;
+      const t = tracker(p, { maxMessages: total, maxAgeMs: 0, overflow: "reject-newest" }, "at-most-once");
+      const kills = (async () => {
+        for (let i = 0; i < 20; i++) {
+          await waitFor(() => s.openClients === 1, "a live connection to kill");
+          await sleep(30 + Math.floor(Math.random() * 50));
+          await s.kill();
+          await sleep(10 + Math.floor(Math.random() * 30));
+          await s.restart();
+        }
+      })();
+      for (let i = 0; i < total; i++) {
+        t.publish(`k${i}`);
+        if (i % 5 === 4) await sleep(1);
+      }
+      await kills;
+      await waitFor(() => t.settled === total, `every message settled (${t.settled})`, 60_000);
+      let seen = -1;
+      await waitFor(() => {
+        const now = s.messages.length;
+        const still = now === seen;
+        seen = now;
+        return still;
+      }, "server reads settle", 10_000, 200);
+      const got = ids(s);
+      assert.equal(new Set(got).size, got.length, "at-most-once never sends twice");
+      assert.deepEqual(t.failed, []);
+      const lost = total - got.length;
+      assert.ok(p.stats.possiblyLost >= lost, `possiblyLost ${p.stats.possiblyLost} >= really lost ${lost}`);
+      assert.ok(p.stats.possiblyLost <= total);
+      assert.ok(p.stats.opened >= 20, `20 live connections killed (${p.stats.opened} sockets)`);
+      console.log(`      at-most-once: ${got.length} received of ${total}, ${lost} lost, reported possibly lost ${p.stats.possiblyLost}`);
+    });
   });
 });

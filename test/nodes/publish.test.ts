@@ -344,6 +344,29 @@ describe("datasphere-publish-out node", function () {
     assert.equal(err[0].error.message, "DatasphereError: datasphere-publish-out.errors.unknownAction");
   });
 
+  it("at-least-once: messages written to a connection killed before it proved them are sent again, done with msg.possibleDuplicate, counted in the status", async () => {
+    const s = await server();
+    const port = s.port;
+    await helper.load(NODES(), flowFor(s.url, "header", { delivery: "at-least-once" }), { cfg: { token: TOKEN } });
+    const { ok, err } = outcomes();
+    const node = helper.getNode("pub1");
+    await waitFor(() => s.openClients === 1 && node.publisher?.status.state === "connected", "connected");
+    const serverSocket = ([...((s as any).clients as Set<any>)][0] as any)._socket;
+    serverSocket.pause(); // the service stops reading: what is written stays unproven
+    for (let i = 0; i < 5; i++) node.receive({ payload: item(`u${i}`) });
+    await waitFor(() => node.publisher.stats.flushed === 5, "five written to the socket");
+    assert.equal(ok.length, 0, "not done before proof");
+    await s.kill(); // destroyed without reading
+    const again = await startWsTestServer({ token: TOKEN, authMode: "header", heartbeatMs: 0, port });
+    cleanup.push(() => again.kill());
+    await waitFor(() => ok.length === 5, "all five done after the reconnect", 20_000);
+    assert.equal(err.length, 0);
+    assert.deepEqual(again.messages.map((m) => m.json.data.id), ["u0", "u1", "u2", "u3", "u4"], "sent again, in order");
+    assert.deepEqual(ok.map((m) => m.possibleDuplicate), [true, true, true, true, true]);
+    assert.equal(node.publisher.stats.resent, 5);
+    await waitFor(() => node.status.args.some((a: any[]) => String(a[0].text).includes("datasphere-publish-out.status.resent")), "the status counts the resent messages");
+  });
+
   it("the example flow publishes its Collection and Item to the sandbox", async () => {
     const sb = await sandbox();
     process.env.DATASPHERE_API_URL = sb.url;

@@ -1,4 +1,6 @@
 import type { DatasetOrder } from "../endpoints";
+import { DatasphereError } from "../errors";
+import { DEFAULT_TIE_LIMITS, TieLookup, TieSet, type TieLimits } from "./tie-set";
 
 /**
  * Where a pull can continue. Streams: the datetime of the last delivered Item plus the ids of the
@@ -14,8 +16,12 @@ export interface StreamCursor {
   package: string;
   order: DatasetOrder;
   datetime: string;
-  /** `collection/id` of the delivered Items whose datetime equals `datetime`. */
+  /** `collection/id` of the delivered Items whose datetime equals `datetime` (the first 1,000). */
   skipIds: string[];
+  /** Past 1,000 such Items: 8-byte SHA-256 prefixes of their keys, base64 (at most a million). */
+  skipHashes?: string;
+  /** Past a million such Items: how many were not recorded; a resume may send these again (same ids). */
+  mayRepeat?: number;
   /** The bound that does not move on resume (`to` for order old, `from` for order new). */
   from?: string;
   to?: string;
@@ -39,18 +45,20 @@ export function itemKey(item: Record<string, unknown>): string {
   return `${String(item.collection ?? "")}/${String(item.id ?? "")}`;
 }
 
-/** Follows the delivered Items of a stream and produces its resume cursor. */
+/** Follows the delivered Items of a stream and produces its resume cursor, in bounded memory. */
 export class StreamPosition {
   private datetime?: string;
-  /** Ids carried over from the cursor this pull resumed from (while the datetime has not moved). */
-  private startIds: string[] = [];
-  /** Delivered Items at `datetime` (keys are made only when a cursor is asked for). */
-  private items: Record<string, unknown>[] = [];
+  private ties: TieSet;
 
-  constructor(private readonly base: { package: string; order: DatasetOrder; from?: string; to?: string }, start?: StreamCursor) {
+  constructor(
+    private readonly base: { package: string; order: DatasetOrder; from?: string; to?: string },
+    start?: StreamCursor,
+    private readonly limits: TieLimits = DEFAULT_TIE_LIMITS,
+  ) {
+    this.ties = new TieSet(limits);
     if (start) {
       this.datetime = start.datetime;
-      this.startIds = [...start.skipIds];
+      this.ties = TieSet.restore(start, limits);
     }
   }
 
@@ -59,20 +67,31 @@ export class StreamPosition {
     if (datetime === undefined) return;
     if (datetime !== this.datetime) {
       this.datetime = datetime;
-      this.startIds = [];
-      this.items = [];
+      this.ties = new TieSet(this.limits);
     }
-    this.items.push(item);
+    this.ties.add(itemKey(item));
   }
 
   cursor(): StreamCursor | undefined {
     if (this.datetime === undefined) return undefined;
     const { package: pkg, order, from, to } = this.base;
-    const skipIds = [...this.startIds, ...this.items.map(itemKey)];
-    const cursor: StreamCursor = { kind: "stream", package: pkg, order, datetime: this.datetime, skipIds };
+    const cursor: StreamCursor = { kind: "stream", package: pkg, order, datetime: this.datetime, ...this.ties.save() };
     if (order === "old" && to !== undefined) cursor.to = to;
     if (order === "new" && from !== undefined) cursor.from = from;
     return cursor;
+  }
+}
+
+/** Refuses a stream cursor that is not one this package wrote (BAD_REQUEST, nothing sent). */
+export function checkStreamCursor(cursor: StreamCursor): void {
+  if (typeof cursor.datetime !== "string" || !Array.isArray(cursor.skipIds) || typeof cursor.package !== "string") {
+    throw new DatasphereError("BAD_REQUEST", "msg.resume: stream cursor needs package, datetime and skipIds");
+  }
+  if (cursor.skipHashes !== undefined && (typeof cursor.skipHashes !== "string" || Buffer.from(cursor.skipHashes, "base64").length % 8 !== 0)) {
+    throw new DatasphereError("BAD_REQUEST", "msg.resume: skipHashes is not base64 of 8-byte hashes");
+  }
+  if (cursor.mayRepeat !== undefined && !(Number.isInteger(cursor.mayRepeat) && cursor.mayRepeat >= 0)) {
+    throw new DatasphereError("BAD_REQUEST", "msg.resume: mayRepeat must be a count");
   }
 }
 
@@ -82,16 +101,17 @@ export function resumeQuery(cursor: StreamCursor): { order: DatasetOrder; from?:
 }
 
 /**
- * Drops the Items a resumed stream sends again: those at the cursor's datetime whose ids were
- * delivered. Ties may come back in any order, so it checks until the datetime changes.
+ * Drops the Items a resumed stream sends again: those at the cursor's datetime whose keys (or key
+ * hashes) were delivered. Ties may come back in any order, so it checks until the datetime changes.
+ * Ties the cursor could not record (`mayRepeat`) pass: the receiver de-duplicates them by id.
  */
 export class ResumeFilter {
   private active: boolean;
-  private readonly skip: Set<string>;
+  private readonly lookup?: TieLookup;
 
   constructor(private readonly cursor?: StreamCursor) {
-    this.active = !!cursor && cursor.skipIds.length > 0;
-    this.skip = new Set(cursor?.skipIds ?? []);
+    this.lookup = cursor ? new TieLookup(cursor) : undefined;
+    this.active = !!this.lookup && !this.lookup.empty;
   }
 
   keep(item: Record<string, unknown>): boolean {
@@ -100,7 +120,7 @@ export class ResumeFilter {
       this.active = false;
       return true;
     }
-    return !this.skip.has(itemKey(item));
+    return !this.lookup!.has(itemKey(item));
   }
 
   get done(): boolean {

@@ -19,6 +19,12 @@ export interface ReaderOptions {
   backoffMaxMs?: number;
   /** A Retry-After longer than this fails the pull instead of waiting. Default 5 minutes. */
   maxRetryAfterMs?: number;
+  /**
+   * A page or item body larger than this many bytes fails the pull with TOO_LARGE (not retried);
+   * counted while the body streams, so no more than this is ever held. Default 64 MiB, at most 512 MiB
+   * (the longest string JSON.parse can take).
+   */
+  maxBodyBytes?: number;
   dispatcher?: Dispatcher;
   /** Called before each retry wait (for status and logs). */
   onRetry?(info: { attempt: number; delayMs: number; error: DatasphereError; url: string }): void;
@@ -88,14 +94,61 @@ export async function withRetries<T>(url: string, options: ReaderOptions, attemp
   }
 }
 
-/** Reads a whole JSON body (an item or one page: small documents) and parses it. */
-export async function readJsonBody(response: ResponseData, what: string): Promise<unknown> {
-  let text: string;
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+/** V8 cannot make a string longer than about 2^29 characters, so no body limit may go past this. */
+export const MAX_BODY_BYTES = 512 * 1024 * 1024;
+
+/** The body limit in force: the option when it is a positive number, clamped to MAX_BODY_BYTES. */
+export function bodyLimit(options: Pick<ReaderOptions, "maxBodyBytes">): number {
+  const wanted = options.maxBodyBytes;
+  if (wanted === undefined || !Number.isFinite(wanted) || wanted <= 0) return DEFAULT_MAX_BODY_BYTES;
+  return Math.min(MAX_BODY_BYTES, Math.floor(wanted));
+}
+
+function tooLarge(what: string, limit: number, declared?: number): DatasphereError {
+  const size = declared !== undefined ? `${formatBytes(declared)} (Content-Length)` : `more than ${formatBytes(limit)}`;
+  return new DatasphereError(
+    "TOO_LARGE",
+    `${what}: the body is ${size}, over the limit of ${formatBytes(limit)} (option maxBodyBytes, "Max body size" on the node); it was not read further and will not be retried`,
+    { details: { limit, declared } },
+  );
+}
+
+function formatBytes(n: number): string {
+  return n >= 1024 * 1024 ? `${(n / (1024 * 1024)).toFixed(n % (1024 * 1024) === 0 ? 0 : 1)} MiB` : `${n} bytes`;
+}
+
+/**
+ * Reads a whole JSON body (an item or one page) and parses it. Bytes are counted as they arrive; past
+ * `limit` the transfer is aborted and TOO_LARGE thrown, so no more than `limit` bytes are ever held.
+ */
+export async function readJsonBody(response: ResponseData, what: string, limit: number = DEFAULT_MAX_BODY_BYTES): Promise<unknown> {
+  const declared = Number(response.headers["content-length"]);
+  const chunks: Buffer[] = [];
+  let total = 0;
   try {
-    text = await response.body.text();
+    if (Number.isFinite(declared) && declared > limit) throw tooLarge(what, limit, declared);
+    for await (const chunk of response.body) {
+      const bytes = chunk as Buffer;
+      total += bytes.length;
+      if (total > limit) throw tooLarge(what, limit);
+      chunks.push(bytes);
+    }
   } catch (error) {
     throw toDatasphereError(error, `${what} interrupted`);
+  } finally {
+    if (!response.body.destroyed) {
+      response.body.on("error", () => undefined); // the abort we cause is not news
+      response.body.destroy();
+    }
   }
+  let text: string;
+  try {
+    text = Buffer.concat(chunks, total).toString("utf8");
+  } catch {
+    throw tooLarge(what, limit);
+  }
+  chunks.length = 0;
   try {
     return JSON.parse(text);
   } catch {

@@ -1,6 +1,6 @@
 import { DatasphereError } from "../errors";
 import type { DatasetEvent } from "./events";
-import { get, readJsonBody, withRetries, type ReaderOptions } from "./http";
+import { bodyLimit, get, readJsonBody, withRetries, type ReaderOptions } from "./http";
 
 /** Reads an item package: one STAC Item. 404 becomes "unknown item package". */
 export async function* readItem(url: string, options: ReaderOptions): AsyncGenerator<DatasetEvent, void, undefined> {
@@ -15,7 +15,7 @@ export async function* readItem(url: string, options: ReaderOptions): AsyncGener
       }
       throw error;
     }
-    const doc = await readJsonBody(response, what);
+    const doc = await readJsonBody(response, what, bodyLimit(options));
     if (!doc || typeof doc !== "object" || Array.isArray(doc)) throw new DatasphereError("PROTOCOL", `${what}: not a JSON object`);
     return doc as Record<string, unknown>;
   });

@@ -1,6 +1,6 @@
 import { DatasphereError } from "../errors";
 import type { DatasetEvent } from "./events";
-import { get, readJsonBody, requireApiOrigin, withRetries, type ReaderOptions } from "./http";
+import { bodyLimit, get, readJsonBody, requireApiOrigin, withRetries, type ReaderOptions } from "./http";
 
 export interface PageReaderOptions extends ReaderOptions {
   /** Items of the first page to leave out (they were delivered before a resume). */
@@ -42,7 +42,7 @@ export async function* readPages(url: string, options: PageReaderOptions): Async
 async function fetchPage(url: string, options: ReaderOptions, index: number): Promise<Page> {
   const what = `dataset page ${index + 1}`;
   const response = await get(url, options, what, "application/geo+json, application/json");
-  const doc = await readJsonBody(response, what);
+  const doc = await readJsonBody(response, what, bodyLimit(options));
   if (!doc || typeof doc !== "object" || !Array.isArray((doc as { features?: unknown }).features)) {
     throw new DatasphereError("PROTOCOL", `${what}: not a FeatureCollection (no features array)`);
   }

@@ -1,5 +1,13 @@
 import { DatasphereError } from "../errors";
 
+/** at-most-once: done when written to the socket; at-least-once: done when the server is proven to have read it. */
+export type Delivery = "at-most-once" | "at-least-once";
+
+/** How a message that was sent ended: `possibleDuplicate` when it was written more than once. */
+export interface SettleInfo {
+  possibleDuplicate: boolean;
+}
+
 export type OverflowPolicy = "reject-newest" | "drop-oldest";
 
 /** Limits of one owner's (one publish node's) share of the outbox. */
@@ -22,18 +30,21 @@ export const enum EntryState {
 /** One message on its way: waiting, handed to a socket, or finished (exactly once). */
 export class OutboxEntry {
   state = EntryState.Queued;
+  /** Times it was written again after a connection failed before proving it was read. */
+  resends = 0;
   constructor(
     readonly data: Buffer,
     readonly owner: object,
     readonly expiresAt: number,
-    private readonly onSettled: (err?: DatasphereError) => void,
+    readonly delivery: Delivery,
+    private readonly onSettled: (err?: DatasphereError, info?: SettleInfo) => void,
   ) {}
 
   /** Finishes the entry; a second call does nothing (so no message is ever reported twice). */
-  settle(err?: DatasphereError): boolean {
+  settle(err?: DatasphereError, info?: SettleInfo): boolean {
     if (this.state === EntryState.Settled) return false;
     this.state = EntryState.Settled;
-    this.onSettled(err);
+    this.onSettled(err, err ? undefined : info);
     return true;
   }
 }
