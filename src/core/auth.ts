@@ -58,7 +58,7 @@ export class Auth {
   }
 }
 
-function originOf(url: string | URL): string | undefined {
+export function originOf(url: string | URL): string | undefined {
   try {
     const parsed = typeof url === "string" ? new URL(url) : url;
     const protocol = parsed.protocol === "wss:" ? "https:" : parsed.protocol === "ws:" ? "http:" : parsed.protocol;
