@@ -1,9 +1,11 @@
 import { strict as assert } from "node:assert";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { dirname } from "node:path";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { startSandbox, type Sandbox } from "../../src/sandbox";
-import { builtNode, helper, nodeRedPath, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
+import { builtNode, configNode, helper, nodeRedPath, repoRoot, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
 
 type Msg = Record<string, any>;
 type NodeModule = (RED: any) => void;
@@ -207,6 +209,64 @@ describe("datasphere-stac-search node (Node-RED runtime, sandbox STAC API)", fun
     assert.match(String(helper.getNode("api").configError), /auth secret is missing: environment variable STAC_NOT_SET is not set/);
     helper.getNode("search").receive({});
     await waitFor(() => (helper.getNode("search").error as { called: boolean }).called || out.done.length > 0, "refused");
+  });
+
+  /** An example flow as the test runtime loads it: no inject or comment, debug nodes as helpers. */
+  function example(file: string, change: (n: Msg) => Msg = (n) => n): Msg[] {
+    const nodes = JSON.parse(readFileSync(join(repoRoot, "examples", file), "utf8")) as Msg[];
+    return nodes.filter((n) => !["inject", "comment"].includes(n.type)).map((n) => change(n.type === "debug" ? { id: n.id, type: "helper", z: n.z } : n));
+  }
+
+  it("examples/stac-search-to-asset-fetch.json: a bbox and date range, then the true-colour bands of the first two Items, verified", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "stac-example-"));
+    Object.assign(process.env, { STAC_API_URL: sb.stacApi.url, DATASPHERE_API_URL: sb.url, DATASPHERE_PUBLISH_URL: sb.publishUrl });
+    try {
+      const flow = example("stac-search-to-asset-fetch.json", (n) => (n.type === "datasphere-asset-fetch" ? { ...n, directory: dir } : n));
+      await helper.load([apiModule, searchWithHooks, configNode(), builtNode("datasphere-asset-fetch")], flow, { "dsx-sf-config": { token: sb.token } });
+      const files: Msg[] = [];
+      const done: Msg[] = [];
+      helper.getNode("dsx-sf-files").on("input", (m: Msg) => files.push(m));
+      helper.getNode("dsx-sf-done").on("input", (m: Msg) => done.push(m));
+      helper.getNode("dsx-sf-search").receive({});
+      await waitFor(() => files.length === 2 && done.length === 1, "two Items downloaded", 60_000);
+      assert.equal(done[0].payload.items, 2);
+      assert.equal(done[0].payload.error, undefined);
+      const received = sb.stacApi.searches[sb.stacApi.searches.length - 1];
+      assert.equal(received.query.bbox, "-10,35,30,60");
+      assert.equal(received.query.datetime, "2024-01-01T00:00:00Z/2024-01-10T23:59:59.999Z");
+      for (const m of files) {
+        assert.deepEqual(m.files.map((f: Msg) => `${f.key}:${f.checksum}`).sort(), ["B02_10m:verified", "B03_10m:verified", "B04_10m:verified"]);
+        const [w, s1, e, n] = m.payload.bbox as number[];
+        assert.ok(w <= 30 && e >= -10 && s1 <= 60 && n >= 35, `Item ${m.payload.id} meets the bbox`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      for (const k of ["STAC_API_URL", "DATASPHERE_API_URL", "DATASPHERE_PUBLISH_URL"]) delete process.env[k];
+    }
+  });
+
+  it("examples/stac-search-join-summary.json: search, join, summary of every matching Item", async () => {
+    process.env.STAC_API_URL = sb.stacApi.url;
+    try {
+      const functionNode: NodeModule = require(require.resolve("@node-red/nodes/core/function/10-function.js", { paths: [nodeRedDir] }));
+      await helper.load([apiModule, searchWithHooks, joinNode, functionNode], example("stac-search-join-summary.json"), {});
+      const summaries: Msg[] = [];
+      const done: Msg[] = [];
+      helper.getNode("dsx-sj-debug").on("input", (m: Msg) => summaries.push(m));
+      helper.getNode("dsx-sj-done").on("input", (m: Msg) => done.push(m));
+      helper.getNode("dsx-sj-search").receive({});
+      await waitFor(() => summaries.length === 1 && done.length === 1, "summary", 60_000);
+      const week: Msg[] = [];
+      for (let i = 0; i < 7 * 24; i++) week.push(await sb.datasetItem("sentinel-2-l2a-sample", i));
+      const clear = week.filter((i) => i.properties["eo:cloud_cover"] < 30);
+      assert.equal(summaries[0].payload.items, clear.length);
+      assert.equal(done[0].payload.items, clear.length);
+      assert.equal(summaries[0].payload.first, clear[0].properties.datetime);
+      assert.equal(summaries[0].payload.last, clear[clear.length - 1].properties.datetime);
+      assert.ok(clear.length > 20 && clear.length < 7 * 24, String(clear.length));
+    } finally {
+      delete process.env.STAC_API_URL;
+    }
   });
 
   it("memory stays bounded: 100k Items into a slow sink, at most the window in flight, pages read only as the sink takes them", async function () {
