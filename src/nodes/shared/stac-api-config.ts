@@ -13,6 +13,6 @@ export interface StacApiConfigNode extends Node<{ token?: string }> {
   redact(text: string): string;
 }
 
-export function isUsableStacApi(config: StacApiConfigNode | null | undefined): config is StacApiConfigNode & { client: StacApiClient } {
-  return !!config && !!config.client;
+export function isUsableStacApi(config: unknown): config is StacApiConfigNode & { client: StacApiClient } {
+  return !!config && typeof config === "object" && !!(config as StacApiConfigNode).client;
 }
