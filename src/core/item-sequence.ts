@@ -59,13 +59,16 @@ export class ItemSequence<M> {
     this.flowControl = this.observer ? "hooks" : "yield";
   }
 
-  /** Adds one Item; resolves when the next may follow (flow control). */
-  async push(item: unknown, mark: M): Promise<void> {
+  /**
+   * Adds one Item. Returns a promise only when the caller must wait before the next one (flow
+   * control); undefined in the common case, so there is no promise per Item.
+   */
+  push(item: unknown, mark: M): Promise<void> | undefined {
     const size = this.options.arraySize;
     if (size === undefined) return this.hold({ payload: item, marks: [mark] });
     (this.buffer.payload as unknown[]).push(item);
     this.buffer.marks.push(mark);
-    if (this.buffer.marks.length < size) return;
+    if (this.buffer.marks.length < size) return undefined;
     const full = this.buffer;
     this.buffer = { payload: [], marks: [] };
     return this.hold(full);
@@ -95,13 +98,20 @@ export class ItemSequence<M> {
     }
   }
 
-  private async hold(next: Held<M>): Promise<void> {
+  private hold(next: Held<M>): Promise<void> | undefined {
+    if (this.held && !this.mayProceed()) {
+      return this.waitToSend().then(() => {
+        this.sinceYield++;
+        this.sendHeld(false);
+        this.held = next;
+      });
+    }
     if (this.held) {
-      if (!this.mayProceed()) await this.waitToSend();
       this.sinceYield++;
       this.sendHeld(false);
     }
     this.held = next;
+    return undefined;
   }
 
   private sendHeld(last: boolean): void {

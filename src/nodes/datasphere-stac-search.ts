@@ -123,7 +123,10 @@ function start(kit: ConfiguredKit<SearchDef, UsableStacApi>) {
       for await (const page of client.pages(plan, options)) {
         summary.pages += 1;
         if (page.numberMatched !== undefined) summary.numberMatched = page.numberMatched;
-        for (let i = 0; i < page.items.length; i++) await sequence.push(page.items[i], [page, page.offset + i]);
+        for (let i = 0; i < page.items.length; i++) {
+          const waiting = sequence.push(page.items[i], [page, page.offset + i]);
+          if (waiting) await waiting;
+        }
         if (Date.now() >= nextStatusAt) {
           nextStatusAt = Date.now() + 1000;
           status.set({ fill: "green", shape: "dot", text: t("status.searching", { count: summary.items, pages: summary.pages }) });

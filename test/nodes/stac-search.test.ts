@@ -270,7 +270,7 @@ describe("datasphere-stac-search node (Node-RED runtime, sandbox STAC API)", fun
   });
 
   it("memory stays bounded: 100k Items into a slow sink, at most the window in flight, pages read only as the sink takes them", async function () {
-    this.timeout(300_000);
+    this.timeout(600_000);
     const window = 50;
     const limit = 500;
     const items = [];
@@ -299,7 +299,7 @@ describe("datasphere-stac-search node (Node-RED runtime, sandbox STAC API)", fun
     }, 3000);
     try {
       helper.getNode("search").receive({});
-      await waitFor(() => out.done.length === 1, "completion", 290_000);
+      await waitFor(() => out.done.length === 1, "completion", 590_000);
     } finally {
       clearInterval(sampler);
       clearInterval(ahead);
