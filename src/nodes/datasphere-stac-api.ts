@@ -3,7 +3,7 @@ import { redact } from "../core/redact";
 import { ApiAuth, StacApiClient, type ApiAuthMode } from "../core/stac-search";
 import { resolveEnv } from "./shared/env";
 import type { Node, NodeAPI, NodeDef } from "./shared/node-red";
-import { resolveToken } from "./shared/secret-source";
+import { resolveToken } from "./shared/token-source";
 import type { StacApiConfigNode } from "./shared/stac-api-config";
 
 interface StacApiDef extends NodeDef {
@@ -22,7 +22,7 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const url = resolveEnv(RED, node, def.url).trim();
     const mode: ApiAuthMode = def.authMode === "bearer" || def.authMode === "header" ? def.authMode : "none";
-    const secret = mode === "none" ? { token: "" } : resolveToken(RED, node, { tokenSource: def.tokenSource, tokenEnv: def.tokenEnv, credential: node.credentials?.token, defaultEnv: "STAC_API_TOKEN" });
+    const secret: { token: string; problem?: string } = mode === "none" ? { token: "" } : resolveToken(RED, node, { tokenSource: def.tokenSource, tokenEnv: def.tokenEnv?.trim() || "STAC_API_TOKEN", credential: node.credentials?.token });
     const users = new Set<Node>();
     let client: StacApiClient | undefined;
     let configError: string | undefined;
