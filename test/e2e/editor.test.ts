@@ -16,6 +16,9 @@ declare const document: any;
 
 const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8"));
 const TYPES: string[] = Object.keys(pkg["node-red"].nodes);
+/** Config nodes (datasphere-config, datasphere-stac-api), as their editor files declare them. */
+const CONFIG_TYPES = new Set(TYPES.filter((t) => /category:\s*'config'/.test(readFileSync(join(repoRoot, "nodes", `${t}.html`), "utf8"))));
+const isConfigType = (t: string) => CONFIG_TYPES.has(t);
 const EXAMPLES: string[] = readdirSync(join(repoRoot, "examples")).filter((f) => f.endsWith(".json")).map((f) => f.replace(/\.json$/, "")).sort();
 const ARTIFACTS = join(repoRoot, "test-artifacts");
 const STORED_TOKEN = "stored-token-must-never-reach-the-editor";
@@ -95,7 +98,7 @@ describe("e2e: the editor in a real browser", function () {
     return taken;
   }
 
-  const nonConfig = () => TYPES.filter((t) => !/-config$/.test(t));
+  const nonConfig = () => TYPES.filter((t) => !isConfigType(t));
 
   it("shows the nodes in the palette under 'datasphere' (the config node among configuration nodes)", async () => {
     const info = await page.evaluate((types: string[]) => {
@@ -108,7 +111,7 @@ describe("e2e: the editor in a real browser", function () {
       }));
     }, TYPES);
     for (const i of info) {
-      if (/-config$/.test(i.type)) assert.equal(i.category, "config", `${i.type} is a configuration node`);
+      if (isConfigType(i.type)) assert.equal(i.category, "config", `${i.type} is a configuration node`);
       else {
         assert.equal(i.category, "datasphere", `${i.type} category`);
         assert.ok(i.inDatasphere, `${i.type} is in the palette under datasphere`);
@@ -119,7 +122,7 @@ describe("e2e: the editor in a real browser", function () {
     assert.deepEqual(takeConsoleErrors(), []);
   });
 
-  for (const type of TYPES.filter((t) => !/-config$/.test(t))) {
+  for (const type of TYPES.filter((t) => !isConfigType(t))) {
     it(`opens and closes the edit dialog of ${type} (dragged from the palette) with no console error`, async () => {
       const before: string[] = await page.evaluate((t: string) => (window as any).RED.nodes.filterNodes({ type: t }).map((n: any) => n.id), type);
       const source = page.locator(`#red-ui-palette-container-datasphere .red-ui-palette-node[data-palette-type="${type}"]`);
