@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   const child: ChildProcess = spawn(process.execPath, [redScript, "-u", userDir, "-s", join(userDir, "settings.js")], {
     cwd: userDir,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, DATASPHERE_API_URL: sandbox.url, DATASPHERE_PUBLISH_URL: sandbox.publishUrl, DATASPHERE_TOKEN: sandbox.token },
+    env: { ...process.env, DATASPHERE_API_URL: sandbox.url, DATASPHERE_PUBLISH_URL: sandbox.publishUrl, DATASPHERE_TOKEN: sandbox.token, STAC_API_URL: sandbox.stacApi.url },
   });
   const editorUrl = `http://127.0.0.1:${editorPort}/`;
   child.stdout?.on("data", (chunk: Buffer) => {
@@ -94,6 +94,7 @@ async function main(): Promise<void> {
     process.stdout.write(text.replace(/^/gm, "[node-red] ").replace(/\[node-red\] $/, ""));
     if (text.includes("Server now running at")) {
       console.log(`\n  Data Sphere sandbox:  ${sandbox.url}  (token: ${sandbox.token}, publish: ${sandbox.publishUrl})`);
+      console.log(`  Sandbox STAC API:     ${sandbox.stacApi.url}  (STAC_API_URL for the stac-api config node)`);
       console.log(`  Node-RED editor:      ${editorUrl}  (Node-RED pid ${child.pid})`);
       console.log("  Open the editor: live Items appear in the Debug sidebar. Ctrl-C stops both.\n");
     }

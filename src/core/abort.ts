@@ -1,15 +1,16 @@
+import { clampDelay, systemClock, type Clock } from "./clock";
 import { DatasphereError } from "./errors";
 
-/** Resolves after ms, or rejects with ABORTED when the signal fires first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Resolves after ms (clamped) on the clock, or rejects with ABORTED when the signal fires first. */
+export function sleep(ms: number, signal?: AbortSignal, clock: Clock = systemClock): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(abortError());
-    const timer = setTimeout(() => {
+    const timer = clock.setTimeout(() => {
       signal?.removeEventListener("abort", onAbort);
       resolve();
-    }, ms);
+    }, clampDelay(ms));
     const onAbort = () => {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       reject(abortError());
     };
     signal?.addEventListener("abort", onAbort, { once: true });

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { startSandbox, PACKAGES, type FaultScope, type FaultSpec } from "./index";
 
-const SCOPES = new Set(["subscription", "dataset", "item", "asset", "publish", "all"]);
+const SCOPES = new Set(["subscription", "dataset", "item", "asset", "publish", "stac-search", "all"]);
 
 function parseFaults(text: string): [FaultScope | "all", FaultSpec][] {
   let value: unknown;

@@ -2,8 +2,8 @@
  * Fault injection for tests. Faults are set per endpoint kind ("scope") or for all of them, and
  * stay until cleared, except `failNext` (counts down) and anything limited by `times`.
  */
-export type FaultScope = "subscription" | "dataset" | "item" | "asset" | "publish";
-export const FAULT_SCOPES: ReadonlyArray<FaultScope> = ["subscription", "dataset", "item", "asset", "publish"];
+export type FaultScope = "subscription" | "dataset" | "item" | "asset" | "publish" | "stac-search";
+export const FAULT_SCOPES: ReadonlyArray<FaultScope> = ["subscription", "dataset", "item", "asset", "publish", "stac-search"];
 
 export interface FailNext {
   /** How many of the next requests fail. */

@@ -16,6 +16,9 @@ declare const document: any;
 
 const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8"));
 const TYPES: string[] = Object.keys(pkg["node-red"].nodes);
+/** Config nodes (datasphere-config, datasphere-stac-api), as their editor files declare them. */
+const CONFIG_TYPES = new Set(TYPES.filter((t) => /category:\s*'config'/.test(readFileSync(join(repoRoot, "nodes", `${t}.html`), "utf8"))));
+const isConfigType = (t: string) => CONFIG_TYPES.has(t);
 const EXAMPLES: string[] = readdirSync(join(repoRoot, "examples")).filter((f) => f.endsWith(".json")).map((f) => f.replace(/\.json$/, "")).sort();
 const ARTIFACTS = join(repoRoot, "test-artifacts");
 const STORED_TOKEN = "stored-token-must-never-reach-the-editor";
@@ -59,7 +62,7 @@ describe("e2e: the editor in a real browser", function () {
       ],
       credentials: { "seed-cfg": { token: STORED_TOKEN } },
       settings: { editorTheme: { palette: { catalogues: [] } } },
-      env: { DATASPHERE_API_URL: sandbox.url, DATASPHERE_PUBLISH_URL: sandbox.publishUrl, DATASPHERE_TOKEN: SANDBOX_TOKEN },
+      env: { DATASPHERE_API_URL: sandbox.url, DATASPHERE_PUBLISH_URL: sandbox.publishUrl, DATASPHERE_TOKEN: SANDBOX_TOKEN, STAC_API_URL: sandbox.stacApi.url },
     });
     ({ context, profile, external } = await launchChromium());
     page = context.pages()[0] ?? (await context.newPage());
@@ -97,7 +100,7 @@ describe("e2e: the editor in a real browser", function () {
     return taken;
   }
 
-  const nonConfig = () => TYPES.filter((t) => !/-config$/.test(t));
+  const nonConfig = () => TYPES.filter((t) => !isConfigType(t));
 
   it("shows the nodes in the palette under 'datasphere' (the config node among configuration nodes)", async () => {
     const info = await page.evaluate((types: string[]) => {
@@ -110,7 +113,7 @@ describe("e2e: the editor in a real browser", function () {
       }));
     }, TYPES);
     for (const i of info) {
-      if (/-config$/.test(i.type)) assert.equal(i.category, "config", `${i.type} is a configuration node`);
+      if (isConfigType(i.type)) assert.equal(i.category, "config", `${i.type} is a configuration node`);
       else {
         assert.equal(i.category, "datasphere", `${i.type} category`);
         assert.ok(i.inDatasphere, `${i.type} is in the palette under datasphere`);
@@ -121,7 +124,7 @@ describe("e2e: the editor in a real browser", function () {
     assert.deepEqual(takeConsoleErrors(), []);
   });
 
-  for (const type of TYPES.filter((t) => !/-config$/.test(t))) {
+  for (const type of TYPES.filter((t) => !isConfigType(t))) {
     it(`opens and closes the edit dialog of ${type} (dragged from the palette) with no console error`, async () => {
       const before: string[] = await page.evaluate((t: string) => (window as any).RED.nodes.filterNodes({ type: t }).map((n: any) => n.id), type);
       const source = page.locator(`#red-ui-palette-container-datasphere .red-ui-palette-node[data-palette-type="${type}"]`);
@@ -235,7 +238,9 @@ describe("e2e: the editor in a real browser", function () {
         (window as any).RED.nodes.eachConfig((n: any) => { if (n.type === "datasphere-config") ids.push(n.id); });
         return ids;
       });
-      assert.ok(configIds.length > 0, "the example has a datasphere-config node");
+      const exampleNodes = JSON.parse(readFileSync(join(repoRoot, "examples", `${example}.json`), "utf8")) as Array<{ type: string }>;
+      const needsDatasphere = exampleNodes.some((n) => n.type === "datasphere-config");
+      assert.ok(configIds.length > 0 || !needsDatasphere, "the example's datasphere-config node was imported");
       for (const id of configIds) {
         await page.evaluate((cid: string) => (window as any).RED.editor.editConfig("", "datasphere-config", cid), id);
         await page.locator("#node-config-input-token").fill("${DATASPHERE_TOKEN}");
@@ -266,7 +271,7 @@ describe("e2e: the editor in a real browser", function () {
       if (await confirm.count()) assert.fail(`deploy asked for confirmation: ${await confirm.first().innerText()}`);
 
       const runtime = (await (await fetch(new URL("flows", nr!.url), { headers: { Accept: "application/json" } })).json()) as Array<{ id: string; type: string }>;
-      assert.ok(runtime.some((n) => n.type === "datasphere-config"), "the runtime has the flow");
+      assert.ok(runtime.some((n) => n.type === "datasphere-config" || n.type === "datasphere-stac-api"), "the runtime has the flow");
       for (const id of configIds) {
         const creds = (await (await fetch(new URL(`credentials/datasphere-config/${id}`, nr!.url))).json()) as { has_token?: boolean };
         assert.equal(creds.has_token, true, `config ${id} was deployed with the token typed into it`);

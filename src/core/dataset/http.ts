@@ -1,6 +1,7 @@
 import { request, type Dispatcher } from "undici";
 import { sleep } from "../abort";
 import { Backoff, parseRetryAfter } from "../backoff";
+import type { Clock } from "../clock";
 import { DatasphereError, errorForStatus, isRetryable, toDatasphereError } from "../errors";
 
 /** What every dataset reader needs: where the token may go, how long to wait, when to give up. */
@@ -26,6 +27,8 @@ export interface ReaderOptions {
    */
   maxBodyBytes?: number;
   dispatcher?: Dispatcher;
+  /** Retry waits run on this clock (tests pass a FakeClock). Default: the system clock. */
+  clock?: Clock;
   /** Called before each retry wait (for status and logs). */
   onRetry?(info: { attempt: number; delayMs: number; error: DatasphereError; url: string }): void;
 }
@@ -89,7 +92,7 @@ export async function withRetries<T>(url: string, options: ReaderOptions, attemp
       if (error.retryAfterMs !== undefined && error.retryAfterMs > maxRetryAfter) throw error;
       const delayMs = backoff.next(error.retryAfterMs ?? 0);
       options.onRetry?.({ attempt: n + 1, delayMs, error, url });
-      await sleep(delayMs, options.signal);
+      await sleep(delayMs, options.signal, options.clock);
     }
   }
 }

@@ -34,8 +34,16 @@ export interface NodeKit<Def extends NodeDef = NodeDef> {
   report(error: unknown, what?: string): void;
 }
 
-export interface ConfiguredKit<Def extends NodeDef = NodeDef> extends NodeKit<Def> {
-  readonly config: UsableConfig;
+export interface ConfiguredKit<Def extends NodeDef = NodeDef, Config = UsableConfig> extends NodeKit<Def> {
+  readonly config: Config;
+}
+
+/** What the skeleton needs of any config node (datasphere-config, datasphere-stac-api). */
+export interface ConfigNodeLike {
+  readonly configError?: string;
+  register(user: Node): void;
+  deregister(user: Node): void;
+  redact(text: string): string;
 }
 
 /** What a running node answers: its input, its `msg.action`s and its teardown. */
@@ -49,22 +57,25 @@ export interface NodeBehaviour {
   close?(removed: boolean): Promise<void> | void;
 }
 
-export interface NodeDeclaration<Def extends NodeDefWithServer> {
+export interface NodeDeclaration<Def extends NodeDefWithServer, Config extends ConfigNodeLike = UsableConfig> {
   /** Without a usable config node the node shows it in red and fails every message (default true). */
   needsConfig?: boolean;
   /** Whether msg.action is read at all (nodes without actions take every message as input). */
   hasActions?: boolean;
-  start(kit: ConfiguredKit<Def>): NodeBehaviour;
+  /** Which config nodes are usable (default: a valid datasphere-config). */
+  isUsable?(config: ConfigNodeLike | null): config is Config;
+  start(kit: ConfiguredKit<Def, Config>): NodeBehaviour;
 }
 
 /** Registers a node type whose runtime behaviour is a declaration on the shared skeleton. */
-export function defineNode<Def extends NodeDefWithServer>(RED: NodeAPI, type: string, declaration: NodeDeclaration<Def>): void {
+export function defineNode<Def extends NodeDefWithServer, Config extends ConfigNodeLike = UsableConfig>(RED: NodeAPI, type: string, declaration: NodeDeclaration<Def, Config>): void {
+  const isUsable = declaration.isUsable ?? ((c: ConfigNodeLike | null): c is Config => isUsableConfig(c as DatasphereConfigNode | null));
   function DatasphereNode(this: Node, def: Def): void {
     RED.nodes.createNode(this, def);
     const node = this;
-    const config = def.server ? (RED.nodes.getNode(def.server) as DatasphereConfigNode | null) : null;
+    const config = def.server ? (RED.nodes.getNode(def.server) as unknown as ConfigNodeLike | null) : null;
     const kit = makeKit(RED, type, node, def, config);
-    const usable = isUsableConfig(config);
+    const usable = isUsable(config);
     let behaviour: NodeBehaviour;
     if (usable) {
       config.register(node);
@@ -118,7 +129,7 @@ export function defineNode<Def extends NodeDefWithServer>(RED: NodeAPI, type: st
   RED.nodes.registerType(type, DatasphereNode);
 }
 
-function makeKit<Def extends NodeDef>(RED: NodeAPI, type: string, node: Node, def: Def, config: DatasphereConfigNode | null): NodeKit<Def> {
+function makeKit<Def extends NodeDef>(RED: NodeAPI, type: string, node: Node, def: Def, config: ConfigNodeLike | null): NodeKit<Def> {
   const redact = (text: string) => (config ? config.redact(text) : text);
   const env = (value: string | undefined) => resolveEnv(RED, node, value);
   const failure = (error: unknown, what: string = type): DatasphereError => {

@@ -1,0 +1,129 @@
+// One measurement of bench/stac-search.ts, in its own process so that its RSS is its own:
+//   raw:  undici request + body.text() + JSON.parse, following the rel=next hrefs (the baseline)
+//   core: StacApiClient (landing page, conformance, pages) iterating every Item
+//   node: a real Node-RED runtime embedded here running datasphere-stac-search into a fast sink
+// Input: one JSON argument. Output: one JSON line on stdout.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { request } from "undici";
+import { ApiAuth, normalizeSearch, StacApiClient } from "../src/core/stac-search";
+import { repoRoot } from "../test/helpers/paths";
+import { startEmbeddedNodeRed } from "./embedded-node-red";
+
+export interface StacWorkerInput {
+  variant: "raw" | "core" | "node";
+  /** The STAC API landing page. */
+  apiUrl: string;
+  /** The first search URL (raw) and the same search as parameters (core, node). */
+  searchUrl: string;
+  collections: string;
+  limit: number;
+  window?: number;
+}
+
+export interface StacWorkerResult {
+  items: number;
+  seconds: number;
+  peakRssMb: number;
+  flowControl?: string;
+  error?: string;
+}
+
+function rssSampler(): () => number {
+  let peak = process.memoryUsage.rss();
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 20);
+  return () => {
+    clearInterval(timer);
+    return Math.max(peak, process.memoryUsage.rss()) / 1048576;
+  };
+}
+
+async function runRaw(input: StacWorkerInput): Promise<StacWorkerResult> {
+  const peak = rssSampler();
+  const started = process.hrtime.bigint();
+  let items = 0;
+  let href: string | undefined = input.searchUrl;
+  while (href) {
+    const response = await request(href, { headers: { accept: "application/geo+json" } });
+    const doc = JSON.parse(await response.body.text()) as { features: unknown[]; links?: Array<{ rel: string; href: string }> };
+    items += doc.features.length;
+    if (doc.features.length === 0) break;
+    href = doc.links?.find((l) => l.rel === "next")?.href;
+  }
+  return { items, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssMb: peak() };
+}
+
+async function runCore(input: StacWorkerInput): Promise<StacWorkerResult> {
+  const peak = rssSampler();
+  const started = process.hrtime.bigint();
+  const api = new StacApiClient({ url: input.apiUrl, auth: new ApiAuth(input.apiUrl, "none", "") });
+  let items = 0;
+  for await (const item of api.items({ params: normalizeSearch({ collections: input.collections, limit: input.limit }), method: "GET" })) if (item) items++;
+  return { items, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssMb: peak() };
+}
+
+const BENCH_NODES_JS = `
+module.exports = function (RED) {
+  const bench = globalThis.__stacBench;
+  RED.nodes.registerType("stac-bench-trigger", function (def) {
+    RED.nodes.createNode(this, def);
+    bench.trigger = (msg) => this.send(msg);
+  });
+  RED.nodes.registerType("stac-bench-sink", function (def) {
+    RED.nodes.createNode(this, def);
+    this.on("input", (msg, send, done) => { bench.count++; done(); });
+  });
+  RED.nodes.registerType("stac-bench-done", function (def) {
+    RED.nodes.createNode(this, def);
+    this.on("input", (msg, send, done) => { bench.finished(msg); done(); });
+  });
+};
+`;
+
+async function runNode(input: StacWorkerInput): Promise<StacWorkerResult> {
+  const bench = { count: 0, trigger: undefined as undefined | ((msg: unknown) => void), finished: (_msg: any) => {} };
+  (globalThis as Record<string, unknown>).__stacBench = bench;
+  const userDir = mkdtempSync(join(tmpdir(), "ds-stac-bench-"));
+  const benchNodes = join(userDir, "bench-nodes");
+  mkdirSync(benchNodes);
+  writeFileSync(join(benchNodes, "stac-bench-nodes.js"), BENCH_NODES_JS);
+  writeFileSync(join(benchNodes, "stac-bench-nodes.html"), ["stac-bench-trigger", "stac-bench-sink", "stac-bench-done"].map((t) => `<script type="text/javascript">RED.nodes.registerType('${t}',{category:'function',defaults:{},inputs:1,outputs:1});</script>`).join("\n"));
+  const flows = [
+    { id: "tab", type: "tab", label: "bench" },
+    { id: "cfg", type: "datasphere-stac-api", url: input.apiUrl, authMode: "none" },
+    { id: "trigger", type: "stac-bench-trigger", z: "tab", wires: [["search"]] },
+    { id: "search", type: "datasphere-stac-search", z: "tab", server: "cfg", collections: input.collections, collectionsType: "str", limit: String(input.limit), limitType: "num", window: input.window ?? 200, wires: [["sink"], ["fin"]] },
+    { id: "sink", type: "stac-bench-sink", z: "tab", wires: [] },
+    { id: "fin", type: "stac-bench-done", z: "tab", wires: [] },
+  ];
+  const RED = await startEmbeddedNodeRed({ userDir, flows, token: "", nodesDir: [benchNodes, join(repoRoot, "nodes")] });
+  const deadline = Date.now() + 60_000;
+  while (!bench.trigger && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  if (!bench.trigger) throw new Error("the bench flow did not start");
+  const peak = rssSampler();
+  const started = process.hrtime.bigint();
+  const completion = new Promise<any>((resolve) => (bench.finished = resolve));
+  bench.trigger({});
+  const done = await completion;
+  while (bench.count < done.payload.items) await new Promise((r) => setTimeout(r, 5));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const peakRssMb = peak();
+  await RED.stop();
+  rmSync(userDir, { recursive: true, force: true });
+  return { items: bench.count, seconds, peakRssMb, flowControl: done.payload.flowControl, error: done.payload.error ? `${done.payload.error.code}: ${done.payload.error.message}` : undefined };
+}
+
+if (require.main === module) {
+  const input = JSON.parse(process.argv[2]) as StacWorkerInput;
+  (input.variant === "raw" ? runRaw(input) : input.variant === "core" ? runCore(input) : runNode(input)).then(
+    (result) => {
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+      process.exit(0);
+    },
+    (error) => {
+      process.stderr.write(`${(error as Error).stack ?? error}\n`);
+      process.exit(1);
+    },
+  );
+}

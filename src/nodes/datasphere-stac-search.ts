@@ -1,0 +1,207 @@
+import { DatasphereError, toDatasphereError } from "../core/errors";
+import { ItemSequence } from "../core/item-sequence";
+import { normalizeSearch, parseMaxItems, parseMethod, type SearchCursor, type SearchPage, type SearchPlan, type SearchSpec, type StacApiClient } from "../core/stac-search";
+import { defineNode, type ConfiguredKit, type NodeDefWithServer } from "./shared/define-node";
+import { hasMessageHooks, observeDeliveries } from "./shared/delivery-hooks";
+import type { NodeAPI, NodeMessage, SendFunction } from "./shared/node-red";
+import { numberOr, positiveInt } from "./shared/settings";
+import { isUsableStacApi, type StacApiConfigNode } from "./shared/stac-api-config";
+
+const TYPE = "datasphere-stac-search";
+const MAX_QUEUE = 100;
+/** Search parameters: node property (with a `<name>Type` TypedInput type), each overridable by `msg.<name>`. */
+const PARAMS = ["collections", "ids", "bbox", "intersects", "datetime", "limit", "sortby", "fields", "filter", "maxItems"] as const;
+
+type SearchDef = NodeDefWithServer & Partial<Record<(typeof PARAMS)[number] | `${(typeof PARAMS)[number]}Type`, string>> & {
+  method?: string;
+  filterLang?: string;
+  output?: string;
+  arraySize?: string | number;
+  window?: string | number;
+  release?: string;
+  busy?: string;
+  retries?: string | number;
+  idleTimeout?: string | number;
+  stallTimeout?: string | number;
+};
+
+type UsableStacApi = StacApiConfigNode & { client: StacApiClient };
+
+interface Job {
+  msg: NodeMessage;
+  send: SendFunction;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/** The completion report (output 2). */
+interface SearchSummary {
+  api: string;
+  items: number;
+  messages: number;
+  pages: number;
+  numberMatched?: number;
+  durationMs: number;
+  cursor: SearchCursor | null;
+  stopped: boolean;
+  flowControl: "hooks" | "yield";
+  error?: { code: string; message: string };
+}
+
+function settingsOf(def: SearchDef, env: (v: string | undefined) => string) {
+  const text = (v: unknown) => env(String(v ?? ""));
+  return {
+    arraySize: def.output === "array" ? positiveInt(text(def.arraySize), 100) : undefined,
+    window: positiveInt(text(def.window), 200),
+    releaseOnReceive: def.release === "receive",
+    refuseWhenBusy: def.busy === "refuse",
+    retries: Math.floor(numberOr(text(def.retries), 4, 0)),
+    idleTimeoutMs: positiveInt(text(def.idleTimeout), 60) * 1000,
+    stallMs: positiveInt(text(def.stallTimeout), 60) * 1000,
+  };
+}
+
+function start(kit: ConfiguredKit<SearchDef, UsableStacApi>) {
+  const { RED, node, def, config, status, t } = kit;
+  const client = config.client;
+  const settings = settingsOf(def, kit.env);
+  const queue: Job[] = [];
+  let current: { controller: AbortController; stopped: boolean; finished: Promise<void> } | undefined;
+  let closing = false;
+  let counter = 0;
+  status.set({ fill: "grey", shape: "ring", text: t("status.idle") });
+
+  /** `msg.<name>` when set, else the node's typed property (`${VAR}` expanded in texts). */
+  async function param(name: (typeof PARAMS)[number], msg: NodeMessage): Promise<unknown> {
+    const fromMsg = msg[name];
+    if (fromMsg !== undefined && fromMsg !== null && fromMsg !== "") return fromMsg;
+    const type = def[`${name}Type`];
+    return kit.evaluate(def[name], type === "num" ? "str" : type, msg);
+  }
+
+  async function specOf(msg: NodeMessage): Promise<SearchSpec> {
+    const values: Record<string, unknown> = {};
+    for (const name of PARAMS) values[name] = await param(name, msg);
+    const filterLang = msg.filterLang ?? msg["filter-lang"] ?? (def.filterLang && def.filterLang !== "auto" ? def.filterLang : undefined);
+    const spec: SearchSpec = { params: normalizeSearch({ ...values, filterLang }), method: parseMethod(msg.method ?? def.method), maxItems: parseMaxItems(values.maxItems) };
+    if (msg.resume !== undefined && msg.resume !== null) spec.resume = msg.resume as SearchCursor;
+    return spec;
+  }
+
+  async function runSearch(job: Job, run: { controller: AbortController; stopped: boolean }): Promise<SearchSummary> {
+    const started = Date.now();
+    const signal = run.controller.signal;
+    const summary: SearchSummary = { api: client.url, items: 0, messages: 0, pages: 0, durationMs: 0, cursor: null, stopped: false, flowControl: hasMessageHooks(RED) ? "hooks" : "yield" };
+    const options = {
+      signal,
+      retries: settings.retries,
+      idleTimeoutMs: settings.idleTimeoutMs,
+      onRetry: (info: { delayMs: number; error: DatasphereError }) =>
+        status.set({ fill: "yellow", shape: "ring", text: t("status.retrying", { seconds: Math.ceil(info.delayMs / 1000), reason: kit.redact(info.error.message) }) }),
+    };
+    let plan: SearchPlan | undefined;
+    let sequence: ItemSequence<[SearchPage, number]> | undefined;
+    let failure: DatasphereError | undefined;
+    let nextStatusAt = 0;
+    try {
+      plan = await client.plan(await specOf(job.msg), options);
+      const position = plan.position;
+      sequence = new ItemSequence<[SearchPage, number]>({
+        id: `${node.id}-${Date.now().toString(36)}-${++counter}`,
+        arraySize: settings.arraySize,
+        window: settings.window,
+        stallMs: settings.stallMs,
+        signal,
+        observe: hasMessageHooks(RED) ? (tracker) => observeDeliveries(RED, node, tracker, settings.releaseOnReceive) : undefined,
+        send: (m) => job.send([{ _msgid: m.msgid, payload: m.payload, topic: client.url, parts: m.parts }, null]),
+        delivered: (marks) => {
+          for (const [page, index] of marks) position.itemDelivered(page, index);
+          summary.items += marks.length;
+        },
+        onStall: (count) => node.warn(t("warnings.stalled", { count, seconds: settings.stallMs / 1000 })),
+      });
+      for await (const page of client.pages(plan, options)) {
+        summary.pages += 1;
+        if (page.numberMatched !== undefined) summary.numberMatched = page.numberMatched;
+        for (let i = 0; i < page.items.length; i++) {
+          const waiting = sequence.push(page.items[i], [page, page.offset + i]);
+          if (waiting) await waiting;
+        }
+        if (Date.now() >= nextStatusAt) {
+          nextStatusAt = Date.now() + 1000;
+          status.set({ fill: "green", shape: "dot", text: t("status.searching", { count: summary.items, pages: summary.pages }) });
+        }
+      }
+      await sequence.end(true);
+      position.complete();
+    } catch (error) {
+      failure = toDatasphereError(error, "stac search");
+      if (sequence && !closing) await sequence.end(false).catch(() => undefined);
+    }
+    summary.messages = sequence?.messages ?? 0;
+    summary.durationMs = Date.now() - started;
+    summary.cursor = plan?.position.cursor() ?? null;
+    summary.stopped = run.stopped && failure?.code === "ABORTED";
+    if (failure && !summary.stopped) summary.error = { code: failure.code, message: kit.redact(failure.message) };
+    if (closing) return summary;
+    job.send([null, { _msgid: job.msg._msgid, topic: client.url, payload: summary }]);
+    if (summary.stopped) {
+      status.set({ fill: "grey", shape: "ring", text: t("status.stopped", { count: summary.items }) });
+      job.resolve();
+    } else if (failure) {
+      const typed = kit.failure(failure);
+      status.set({ fill: "red", shape: "ring", text: t("status.error", { reason: typed.message.slice(0, 80) }) });
+      job.reject(typed);
+    } else {
+      status.set({ fill: "green", shape: "ring", text: t("status.done", { count: summary.items }) });
+      job.resolve();
+    }
+    return summary;
+  }
+
+  function startNext(): void {
+    const job = queue.shift();
+    if (!job || closing) return;
+    status.set({ fill: "yellow", shape: "ring", text: t("status.connecting") });
+    const run = { controller: new AbortController(), stopped: false, finished: Promise.resolve() };
+    current = run;
+    run.finished = runSearch(job, run).then(
+      () => undefined,
+      (error) => job.reject(error),
+    );
+    void run.finished.finally(() => {
+      if (closing) job.resolve();
+      current = undefined;
+      startNext();
+    });
+  }
+
+  return {
+    input: (msg: NodeMessage, send: SendFunction) =>
+      new Promise<void>((resolve, reject) => {
+        if (current && settings.refuseWhenBusy) throw new DatasphereError("BAD_REQUEST", t("errors.busy"));
+        if (current && queue.length >= MAX_QUEUE) throw new DatasphereError("BAD_REQUEST", t("errors.queueFull", { max: MAX_QUEUE }));
+        queue.push({ msg, send, resolve, reject });
+        if (!current) startNext();
+      }),
+    actions: {
+      stop: () => {
+        for (const queued of queue.splice(0)) queued.resolve();
+        if (current) {
+          current.stopped = true;
+          current.controller.abort();
+        }
+      },
+    },
+    close: async () => {
+      closing = true;
+      for (const queued of queue.splice(0)) queued.resolve();
+      current?.controller.abort();
+      await current?.finished;
+    },
+  };
+}
+
+export = function register(RED: NodeAPI): void {
+  defineNode<SearchDef, UsableStacApi>(RED, TYPE, { hasActions: true, isUsable: isUsableStacApi, start });
+};
