@@ -327,6 +327,8 @@ describe("datasphere-publish-out node", function () {
     const sb = await sandbox();
     process.env.DATASPHERE_API_URL = sb.url;
     process.env.DATASPHERE_PUBLISH_URL = sb.publishUrl;
+    // The examples' shared config node reads its token from DATASPHERE_TOKEN.
+    process.env.DATASPHERE_TOKEN = TOKEN;
     try {
       const flow = JSON.parse(readFileSync(join(__dirname, "..", "..", "..", "examples", "publish-from-inject.json"), "utf8"));
       await helper.load([...NODES(), coreNode("20-inject.js"), coreNode("21-debug.js"), coreNode("90-comment.js")], flow, { "dsx-pfi-config": { token: TOKEN } });
@@ -343,6 +345,7 @@ describe("datasphere-publish-out node", function () {
     } finally {
       delete process.env.DATASPHERE_API_URL;
       delete process.env.DATASPHERE_PUBLISH_URL;
+      delete process.env.DATASPHERE_TOKEN;
     }
   });
 
