@@ -20,6 +20,8 @@ export interface UrlCheck {
   tls?: ProbeResult["tls"];
   token: "accepted" | "rejected" | "not-sent" | "none" | "unchecked";
   status?: number;
+  /** Why it was not reachable, or why TLS failed (an error code such as ECONNREFUSED). */
+  error?: string;
   text: string;
 }
 
@@ -153,7 +155,7 @@ async function runProbe(RED: NodeAPI, probe: Probe, authMode: "header" | "messag
   const ok = result.reachable && result.tls !== "failed" && token !== "rejected" && !badEndpoint;
   const shown = redact(probe.url, secrets);
   const text = redact(`${t(`field.${probe.field}`)} ${shown} (${t(`target.${probe.target}`)}): ${parts.join("; ")}`, secrets);
-  return { field: probe.field, url: shown, target: probe.target, ok, reachable: result.reachable, tls: result.tls, token, status: result.status, text };
+  return { field: probe.field, url: shown, target: probe.target, ok, reachable: result.reachable, tls: result.tls, token, status: result.status, error: result.error ? redact(result.error, secrets) : undefined, text };
 }
 
 /** Runs the checks of one "Test connection" press. */
