@@ -5,7 +5,7 @@ import { DatasphereError, toDatasphereError } from "../core/errors";
 import { isUsableConfig, type DatasphereConfigNode } from "./shared/config-node";
 import { resolveEnv } from "./shared/env";
 import type { DoneFunction, Node, NodeAPI, NodeDef, NodeMessage, SendFunction } from "./shared/node-red";
-import { ThrottledStatus } from "./shared/status";
+import { STATUS_INTERVAL_MS, ThrottledStatus } from "./shared/status";
 import { numberOr, oneOf, positiveInt } from "./shared/settings";
 
 const TYPE = "datasphere-asset-fetch";
@@ -79,7 +79,7 @@ export = function register(RED: NodeAPI): void {
       const rate = formatRate(bytesSinceTick / seconds);
       bytesSinceTick = 0;
       lastTick = now;
-      if (activeTransfers > 0) status.set({ fill: "green", shape: "dot", text: RED._(`${TYPE}.status.active`, { count: activeTransfers, rate }) });
+      if (activeTransfers > 0) status.progress({ fill: "green", shape: "dot", text: RED._(`${TYPE}.status.active`, { count: activeTransfers, rate }) });
     }
 
     function onEvent(event: AssetEvent, msg: NodeMessage, send: SendFunction): void {
@@ -87,7 +87,7 @@ export = function register(RED: NodeAPI): void {
         activeTransfers += 1;
         if (!rateTimer) {
           lastTick = Date.now();
-          rateTimer = setInterval(showActivity, 1000);
+          rateTimer = setInterval(showActivity, STATUS_INTERVAL_MS);
         }
         showActivity();
       } else if (event.event === "finish" || event.event === "stopped" || (event.event === "error" && event.started)) {

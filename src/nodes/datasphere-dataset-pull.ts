@@ -241,7 +241,7 @@ export = function register(RED: NodeAPI): void {
         if (now < nextStatusAt) return;
         nextStatusAt = now + 1000;
         const seconds = Math.max(0.001, (Date.now() - started) / 1000);
-        status.set({ fill: "green", shape: "dot", text: RED._(`${TYPE}.status.pulling`, { count: summary.items, rate: Math.round(summary.items / seconds) }) });
+        status.progress({ fill: "green", shape: "dot", text: RED._(`${TYPE}.status.pulling`, { count: summary.items, rate: Math.round(summary.items / seconds) }) });
       };
 
       const deliver = (message: Held, last: boolean) => {

@@ -92,6 +92,7 @@ export = function register(RED: NodeAPI): void {
       authBackoff: { ...PUBLISHER_DEFAULTS.authBackoff, initialMs: authRetryMs, maxMs: Math.max(authRetryMs, PUBLISHER_DEFAULTS.authBackoff.maxMs) },
     }));
 
+    let shownState = "";
     function showStatus(st: PublisherStatus = publisher ? publisher.status : { state: "connecting", outbox: 0 }): void {
       let next: NodeStatus;
       const retryIn = Math.max(0, Math.ceil(((st.retryAt ?? 0) - Date.now()) / 1000));
@@ -114,7 +115,10 @@ export = function register(RED: NodeAPI): void {
         default:
           return;
       }
-      status.set(next);
+      // A new state shows at once; the sent count and countdowns of the same state are throttled.
+      if (st.state !== shownState) status.set(next);
+      else status.progress(next);
+      shownState = st.state;
     }
     const onState = (st: PublisherStatus) => showStatus(st);
     // Read-only view of the shared publisher, for diagnostics and tests.

@@ -4,7 +4,7 @@ import { Subscription, type MalformedEvent, type SubscriptionItem, type Subscrip
 import { isUsableConfig, type DatasphereConfigNode } from "./shared/config-node";
 import { resolveEnv } from "./shared/env";
 import type { DoneFunction, Node, NodeAPI, NodeDef, NodeMessage } from "./shared/node-red";
-import { ThrottledStatus } from "./shared/status";
+import { STATUS_INTERVAL_MS, ThrottledStatus } from "./shared/status";
 import { booleanFrom, numberOr } from "./shared/settings";
 
 const TYPE = "datasphere-subscribe-in";
@@ -109,14 +109,15 @@ export = function register(RED: NodeAPI): void {
     cfg.register(node);
 
     // ---- status -----------------------------------------------------------------------------
-    function connectedStatus(): void {
+    /** `asState`: the connection just opened (shown at once); else a count/rate update (throttled). */
+    function connectedStatus(asState = false): void {
       const now = Date.now();
       const elapsed = (now - counts.lastTickAt) / 1000;
       const rate = elapsed > 0 ? Math.round((counts.items - counts.lastTickItems) / elapsed) : 0;
       counts.lastTickItems = counts.items;
       counts.lastTickAt = now;
       const bad = counts.malformed + counts.invalid;
-      status.set({
+      (asState ? status.set : status.progress).call(status, {
         fill: "green",
         shape: "dot",
         text: bad > 0 ? t("status.connectedWithProblems", { count: counts.items, rate, bad }) : t("status.connected", { count: counts.items, rate }),
@@ -138,9 +139,9 @@ export = function register(RED: NodeAPI): void {
         case "connected":
           counts.lastTickItems = counts.items;
           counts.lastTickAt = Date.now();
-          connectedStatus();
+          connectedStatus(true);
           stopRateTimer();
-          rateTimer = setInterval(connectedStatus, 1000);
+          rateTimer = setInterval(() => connectedStatus(), STATUS_INTERVAL_MS);
           if (loggedState !== "connected") node.log(t("log.connected", { package: subscribedPackage }));
           loggedState = "connected";
           loggedReason = "";
