@@ -177,6 +177,69 @@ describe("e2e: first run in a real browser (the README's environment-variable ro
     });
   });
 
+  describe("every node's edit dialog (screenshots in test-artifacts/dialog-*.png)", () => {
+    let nr: NodeRedProcess | undefined;
+    let userDir: string | undefined;
+    const TYPES = ["datasphere-subscribe-in", "datasphere-publish-out", "datasphere-dataset-pull", "datasphere-asset-fetch", "datasphere-config"];
+
+    before(async () => {
+      userDir = freshUserDir("dialogs");
+      linkCheckout(userDir);
+      nr = await startNodeRed({
+        userDir,
+        flows: [
+          { id: "dlg-tab", type: "tab", label: "dialogs" },
+          { id: SHARED_CONFIG, type: "datasphere-config", name: "Data Sphere (from environment)", apiUrl: "${DATASPHERE_API_URL}", publishUrl: "${DATASPHERE_PUBLISH_URL}", tokenSource: "env", tokenEnv: "DATASPHERE_TOKEN" },
+          ...TYPES.filter((t) => t !== "datasphere-config").map((type, i) => ({ id: `dlg-${i}`, type, z: "dlg-tab", server: SHARED_CONFIG, x: 200, y: 80 + 60 * i, wires: [] })),
+        ],
+        settings: { editorTheme: { palette: { catalogues: [] } } },
+      });
+      await page.goto(nr.url, { waitUntil: "load" });
+      await waitForEditor(page);
+    });
+
+    after(async () => {
+      await nr?.stop();
+      removeDir(userDir);
+    });
+
+    for (const type of TYPES) {
+      it(`${type}: no label wraps, no input is cut off`, async () => {
+        const isConfig = type === "datasphere-config";
+        await page.evaluate(({ t, configId }: { t: string; configId: string }) => {
+          const RED = (window as any).RED;
+          if (t === "datasphere-config") RED.editor.editConfig("", t, configId);
+          else RED.editor.edit(RED.nodes.filterNodes({ type: t })[0]);
+        }, { t: type, configId: SHARED_CONFIG });
+        const ok = isConfig ? "#node-config-dialog-ok" : "#node-dialog-ok";
+        await page.locator(ok).waitFor({ state: "visible" });
+        await page.waitForTimeout(500); // typedInputs lay themselves out after the dialog opens
+        const problems: string[] = await page.evaluate(() => {
+          const out: string[] = [];
+          const visible = (el: any) => el.offsetParent !== null;
+          const trays = [...document.querySelectorAll(".red-ui-tray")].filter(visible);
+          const tray: any = trays[trays.length - 1];
+          for (const label of [...tray.querySelectorAll(".form-row > label")] as any[]) {
+            if (!visible(label) || label.textContent.trim() === "") continue;
+            if (label.getBoundingClientRect().height > 26) out.push(`label wraps: "${label.textContent.trim()}"`);
+          }
+          const body = tray.querySelector(".red-ui-tray-body").getBoundingClientRect();
+          for (const input of [...tray.querySelectorAll(".form-row input:not([type=hidden]), .form-row select, .form-row .red-ui-typedInput-container")] as any[]) {
+            if (!visible(input)) continue;
+            const r = input.getBoundingClientRect();
+            if (r.right > body.right + 1) out.push(`${input.id || input.className} ends past the dialog (${Math.round(r.right)} > ${Math.round(body.right)})`);
+            if (input.type === "datetime-local" && r.width < 190) out.push(`${input.id} is too narrow to show a date and time (${Math.round(r.width)} px)`);
+          }
+          return out;
+        });
+        await page.screenshot({ path: join(ARTIFACTS, `dialog-${type}.png`) });
+        await page.click(isConfig ? "#node-config-dialog-cancel" : "#node-dialog-cancel");
+        await page.locator(ok).waitFor({ state: "detached" });
+        assert.deepEqual(problems, []);
+      });
+    }
+  });
+
   describe("npm start", () => {
     let child: ChildProcess | undefined;
     let userDir = "";
