@@ -80,6 +80,8 @@ describe("datasphere-publish-out node", function () {
     node.receive({ payload: item("c"), provider: "" });
     await waitFor(() => ok.length === 3, "three done()");
     assert.equal(err.length, 0);
+    // done() means flushed to our socket; the server reads it a moment later.
+    await waitFor(() => s.messages.length === 3, "three messages at the server");
     assert.deepEqual(s.messages.map((m) => m.json), [
       { active_parent: "cool-sat", data: item("a"), provider: "node-provider", subscribable: true },
       { active_parent: "other-parent", data: item("b"), provider: "astro_dynamic", subscribable: false },
