@@ -79,6 +79,8 @@ describe("datasphere-publish-out node", function () {
     node.receive({ payload: JSON.stringify(item("b")), activeParent: "other-parent", provider: "astro_dynamic", subscribable: false });
     node.receive({ payload: item("c"), provider: "" });
     await waitFor(() => ok.length === 3, "three done()");
+    // done() means flushed to the socket, not yet read by the server: wait for the server's side.
+    await waitFor(() => s.messages.length >= 3, "the server read three messages");
     assert.equal(err.length, 0);
     // done() means flushed to our socket; the server reads it a moment later.
     await waitFor(() => s.messages.length === 3, "three messages at the server");
@@ -275,6 +277,8 @@ describe("datasphere-publish-out node", function () {
     await waitFor(() => ok.length === 1, "sent after the stalled handshake was replaced", 15_000);
     const publisher = node.publisher;
     assert.equal(publisher.stats.handshakeTimeouts, 1);
+    // ok means the publisher flushed the message; the sandbox records it when it has read it.
+    await waitFor(() => sb.published.length >= 1, "the sandbox received the message");
     assert.equal(sb.published.length, 1);
     sb.faults.set({ silent: true }, "publish");
     // Replace the healthy socket (msg.action-style disconnect/connect); the new one is silent.

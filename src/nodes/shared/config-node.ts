@@ -24,6 +24,9 @@ export interface DatasphereConfigNode extends Node<{ token?: string }> {
   redact(text: string): string;
 }
 
-export function isUsableConfig(config: DatasphereConfigNode | null | undefined): config is DatasphereConfigNode & { endpoints: Endpoints; auth: Auth } {
+/** A config node whose endpoints and token are valid. */
+export type UsableConfig = DatasphereConfigNode & { endpoints: Endpoints; auth: Auth };
+
+export function isUsableConfig(config: DatasphereConfigNode | null | undefined): config is UsableConfig {
   return !!config && !!config.endpoints && !!config.auth;
 }
