@@ -5,8 +5,9 @@ import { clampDelay } from "./clock";
 /** What one probe of one URL found: whether it answered, over which TLS, and with which status. */
 export interface ProbeResult {
   reachable: boolean;
-  /** "valid": https/wss with a certificate Node trusts; "none": plain http/ws; "failed": the TLS handshake or certificate was refused. */
-  tls: "valid" | "none" | "failed";
+  /** "valid": https/wss with a certificate Node trusts; "none": plain http/ws; "failed": the TLS handshake or
+   *  certificate was refused; "untested": https/wss that failed before TLS (refused, DNS, timeout). */
+  tls: "valid" | "none" | "failed" | "untested";
   /** HTTP status of the answer (the upgrade's status for a refused WebSocket). */
   status?: number;
   /** WebSocket only: the handshake completed (101). */
@@ -50,7 +51,8 @@ export async function probeHttp(url: string, headers: Record<string, string>, ti
 // TLS-shaped error says the certificate or handshake was refused.
 function reclassify(url: string, result: ProbeResult): ProbeResult {
   if (!isSecure(url)) return { ...result, tls: "none" };
-  return { ...result, tls: TLS_ERROR.test(String(result.error ?? "")) ? "failed" : "valid" };
+  if (result.reachable) return { ...result, tls: "valid" };
+  return { ...result, tls: TLS_ERROR.test(String(result.error ?? "")) ? "failed" : "untested" };
 }
 
 export interface WebSocketProbeOptions {

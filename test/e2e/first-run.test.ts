@@ -103,11 +103,14 @@ describe("e2e: first run in a real browser (the README's environment-variable ro
 
     it("imports subscribe-to-debug, deploys it untouched, and live Items arrive; no token in the flow", async () => {
       await importExample(page, "subscribe-to-debug");
-      const configs: Array<{ id: string; name: string; valid: boolean }> = await page.evaluate(() => {
-        const out: any[] = [];
-        (window as any).RED.nodes.eachConfig((n: any) => { if (n.type === "datasphere-config") out.push({ id: n.id, name: n.name, valid: n.valid !== false }); });
-        return out;
-      });
+      const readConfigs = (): Promise<Array<{ id: string; name: string; valid: boolean }>> =>
+        page.evaluate(() => {
+          const out: any[] = [];
+          (window as any).RED.nodes.eachConfig((n: any) => { if (n.type === "datasphere-config") out.push({ id: n.id, name: n.name, valid: n.valid !== false }); });
+          return out;
+        });
+      await waitFor(async () => (await page.evaluate(() => (window as any).RED.nodes.filterNodes({ type: "datasphere-subscribe-in" }).length)) === 1 && (await readConfigs()).length > 0, "the example imported");
+      const configs = await readConfigs();
       assert.deepEqual(configs, [{ id: SHARED_CONFIG, name: "Data Sphere (from environment)", valid: true }]);
       await deploy(page);
       await page.evaluate(() => (window as any).RED.sidebar.show("debug"));
@@ -122,6 +125,11 @@ describe("e2e: first run in a real browser (the README's environment-variable ro
       assert.ok(flows.includes('"tokenEnv":"DATASPHERE_TOKEN"'), "the deployed flow names the variable");
       assert.ok(!flows.includes(SANDBOX_TOKEN), "the deployed flow holds no token");
       assert.ok(!(await page.content()).includes(SANDBOX_TOKEN), "the page shows no token");
+      await page.evaluate(() => {
+        const RED = (window as any).RED;
+        RED.workspaces.show(RED.nodes.filterNodes({ type: "datasphere-subscribe-in" })[0].z);
+        document.querySelectorAll(".red-ui-notification").forEach((el: any) => (el.style.display = "none"));
+      });
       await page.screenshot({ path: join(ARTIFACTS, "first-run-env-import.png") });
     });
 

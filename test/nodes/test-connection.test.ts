@@ -149,11 +149,13 @@ describe("datasphere-config Test connection (real sandbox and a foreign recordin
     const closed = createServer();
     const port = await listen(closed);
     await closeServer(closed);
-    const report = await press({ id: "c1", apiUrl: `http://127.0.0.1:${port}`, publishUrl: sandbox.publishUrl, tokenSource: "env" });
+    const report = await press({ id: "c1", apiUrl: `http://127.0.0.1:${port}`, publishUrl: `wss://127.0.0.1:${port}/publish/v1/`, tokenSource: "env" });
     const typed = byTarget(report, "apiUrl", "typed")[0];
     assert.equal(typed.reachable, false);
     assert.equal(typed.ok, false);
     assert.equal(typed.error, "ECONNREFUSED");
+    const typedWs = byTarget(report, "publishUrl", "typed")[0];
+    assert.deepEqual([typedWs.reachable, typedWs.tls, typedWs.error], [false, "untested", "ECONNREFUSED"], "a refused wss URL never reached TLS");
     assert.equal(report.verdict, "problem");
   });
 
