@@ -17,9 +17,9 @@ interface ConfigDef extends NodeDef {
 }
 
 export = function register(RED: NodeAPI): void {
-  function DatasphereConfig(this: DatasphereConfigNode & Record<string, unknown>, def: ConfigDef): void {
+  function DatasphereConfig(this: Node<{ token: unknown }>, def: ConfigDef): void {
     RED.nodes.createNode(this, def);
-    const node = this;
+    const node = this as DatasphereConfigNode & Record<string, unknown>;
     const apiUrl = resolveEnv(RED, node, def.apiUrl) || DEFAULT_API_URL;
     const publishUrl = resolveEnv(RED, node, def.publishUrl) || DEFAULT_PUBLISH_URL;
     const resolved = resolveToken(RED, node, { tokenSource: def.tokenSource, tokenEnv: def.tokenEnv, credential: node.credentials?.token });

@@ -2,7 +2,7 @@ import { DatasphereError, toDatasphereError } from "../../core/errors";
 import { preview } from "../../core/redact";
 import { isUsableConfig, type DatasphereConfigNode, type UsableConfig } from "./config-node";
 import { resolveEnv } from "./env";
-import type { DoneFunction, Node, NodeAPI, NodeDef, NodeMessage, SendFunction } from "./node-red";
+import type { Node, NodeAPI, NodeDef, NodeMessage, SendFunction } from "./node-red";
 import { once } from "./once";
 import { ThrottledStatus } from "./status";
 
@@ -76,7 +76,8 @@ export function defineNode<Def extends NodeDefWithServer>(RED: NodeAPI, type: st
     }
     const actions = declaration.hasActions ? new ActionTable(kit, behaviour) : undefined;
 
-    node.on("input", (msg: NodeMessage, send: SendFunction, done: DoneFunction) => {
+    node.on("input", (received, send, done) => {
+      const msg = received as NodeMessage;
       const finish = once(done);
       const fail = (error: unknown) => finish(kit.failure(error));
       if (!usable) return void Promise.resolve(behaviour.input!(msg, send)).catch(fail);
@@ -131,7 +132,7 @@ function makeKit<Def extends NodeDef>(RED: NodeAPI, type: string, node: Node, de
     node,
     def,
     type,
-    t: (key, substitutions) => RED._(`${type}.${key}`, substitutions),
+    t: (key, substitutions) => RED._(`${type}.${key}`, substitutions as Record<string, string | number> | undefined),
     env,
     evaluate: (value, valueType, msg) => {
       if (value === undefined || value === "") return Promise.resolve(undefined);
