@@ -81,7 +81,7 @@ function urlProblems(field: UrlField, url: string): string[] {
  * probed then); the token check always runs against the deployed URL.
  */
 export function planProbes(RED: NodeAPI, body: TestRequest, deployed: DatasphereConfigNode | null): { probes: Probe[]; checks: UrlCheck[] } {
-  const t = (key: string, subs?: Record<string, unknown>) => RED._(`datasphere-config.test.${key}`, subs);
+  const t = (key: string, subs?: Record<string, string | number>) => RED._(`datasphere-config.test.${key}`, subs);
   const usable = isUsableConfig(deployed) ? deployed : undefined;
   const typedToken = typeof body.token === "string" ? body.token : "";
   const literalToken = body.tokenSource !== "env" && typedToken !== "" && typedToken !== STORED_PASSWORD && !typedToken.includes("${");
@@ -115,7 +115,7 @@ export function planProbes(RED: NodeAPI, body: TestRequest, deployed: Datasphere
 }
 
 async function runProbe(RED: NodeAPI, probe: Probe, authMode: "header" | "message", secrets: string[]): Promise<UrlCheck> {
-  const t = (key: string, subs?: Record<string, unknown>) => RED._(`datasphere-config.test.${key}`, subs);
+  const t = (key: string, subs?: Record<string, string | number>) => RED._(`datasphere-config.test.${key}`, subs);
   const withToken = probe.auth?.hasToken === true;
   let result: ProbeResult;
   let token: UrlCheck["token"] = probe.target === "typed" ? "not-sent" : withToken ? "accepted" : "none";
@@ -142,11 +142,11 @@ async function runProbe(RED: NodeAPI, probe: Probe, authMode: "header" | "messag
     if (probe.field === "publishUrl") {
       if (result.opened) parts.push(result.closeCode !== undefined ? t("handshakeClosed", { code: result.closeCode }) : t("handshake"));
       else {
-        parts.push(t("upgradeStatus", { status: result.status }));
+        parts.push(t("upgradeStatus", { status: String(result.status) }));
         badEndpoint = result.status !== 401 && result.status !== 403;
       }
     } else {
-      parts.push(t("answered", { status: result.status }));
+      parts.push(t("answered", { status: String(result.status) }));
       badEndpoint = result.status !== undefined && result.status >= 500;
     }
     parts.push(t(`token.${token}`));

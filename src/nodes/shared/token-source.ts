@@ -53,7 +53,7 @@ export function resolveToken(RED: NodeAPI, node: Node | null, settings: TokenSou
   if (!isValidEnvName(envName)) {
     return { source, token: "", envName, problem: `"${envName}" is not an environment variable name (letters, digits and _, not starting with a digit)` };
   }
-  const fromSettings = RED.util.getSetting ? RED.util.getSetting(node, envName) : undefined;
+  const fromSettings = RED.util.getSetting ? RED.util.getSetting(node as Node, envName) : undefined;
   const token = (fromSettings ?? process.env[envName] ?? "").trim();
   return { source, token, envName, problem: token ? undefined : `environment variable ${envName} is not set or empty` };
 }
