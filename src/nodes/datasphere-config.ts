@@ -1,10 +1,12 @@
 import { Auth } from "../core/auth";
 import { DEFAULT_API_URL, DEFAULT_PUBLISH_URL, Endpoints, validateEndpointSettings, type AuthMode } from "../core/endpoints";
 import { redact } from "../core/redact";
+import type { Publisher } from "../core/publisher";
 import { SharedResource, type Closable, type Lease } from "../core/shared-resource";
 import type { DatasphereConfigNode } from "./shared/config-node";
 import { resolveEnv } from "./shared/env";
 import type { Node, NodeAPI, NodeDef } from "./shared/node-red";
+import { createPublisher, heartbeatTimeoutMs } from "./shared/publisher-connection";
 import { registerTestConnectionRoute } from "./shared/test-connection";
 import { resolveToken } from "./shared/token-source";
 
@@ -14,6 +16,8 @@ interface ConfigDef extends NodeDef {
   authMode?: string;
   tokenSource?: string;
   tokenEnv?: string;
+  /** Seconds without a heartbeat before the publish socket is replaced; empty: the legacy per-node value. */
+  heartbeatTimeout?: string | number;
 }
 
 export = function register(RED: NodeAPI): void {
@@ -65,6 +69,10 @@ export = function register(RED: NodeAPI): void {
       }
       return resource.acquire(user);
     };
+    node.publisher = (user: object, legacyHeartbeatTimeout?: unknown): Promise<Lease<Publisher>> =>
+      node.acquireShared("publisher", user, () =>
+        createPublisher(RED, { endpoints: endpoints!, auth: auth!, authMode, redact: node.redact }, heartbeatTimeoutMs(resolveEnv(RED, node, String(def.heartbeatTimeout ?? "")), legacyHeartbeatTimeout)),
+      );
     node.redact = (text: string) => redact(text, auth ? auth.secrets() : token ? [token] : []);
 
     node.on("close", (_removed: boolean, done: () => void) => {

@@ -1,5 +1,5 @@
 import { DatasphereError, isDatasphereError } from "../core/errors";
-import { Publisher, PUBLISHER_DEFAULTS, preparePublishMessage, type OutboxLimits, type PreparedMessage, type PublisherStatus, type PublishFields } from "../core/publisher";
+import { preparePublishMessage, type Publisher, type OutboxLimits, type PreparedMessage, type PublisherStatus, type PublishFields } from "../core/publisher";
 import type { Lease } from "../core/shared-resource";
 import { createSchemaValidator, type SchemaCheckMode, type SchemaValidator } from "../core/stac-schema";
 import { defineNode, type ConfiguredKit, type NodeDefWithServer, type NodeKit } from "./shared/define-node";
@@ -48,7 +48,7 @@ function fieldsOf(msg: NodeMessage, configured: PublishFields): PublishFields {
 }
 
 function start(kit: ConfiguredKit<PublishDef>) {
-  const { RED, node, def, config, status, t } = kit;
+  const { node, def, config, status, t } = kit;
   const fields: PublishFields = {
     activeParent: kit.env(def.activeParent).trim(),
     provider: kit.env(def.provider).trim(),
@@ -73,19 +73,9 @@ function start(kit: ConfiguredKit<PublishDef>) {
   let sent = 0;
   let chain: Promise<void> = Promise.resolve();
 
-  const reconnectMs = numberOr(RED.settings.datasphereReconnectMs, PUBLISHER_DEFAULTS.backoff.initialMs, 1);
-  const reconnectMaxMs = numberOr(RED.settings.datasphereReconnectMaxMs, PUBLISHER_DEFAULTS.backoff.maxMs, 1);
-  const authRetryMs = numberOr(RED.settings.datasphereAuthRetryMs, PUBLISHER_DEFAULTS.authBackoff.initialMs, 1);
-  const leasePromise = config.acquireShared("publisher", node, () => new Publisher({
-    url: config.endpoints.publishUrl,
-    authMode: config.authMode,
-    auth: config.auth,
-    redact: config.redact,
-    handshakeTimeoutMs: numberOr(RED.settings.datasphereHandshakeTimeoutMs, PUBLISHER_DEFAULTS.handshakeTimeoutMs, 1),
-    heartbeatTimeoutMs: numberOr(def.heartbeatTimeout, PUBLISHER_DEFAULTS.heartbeatTimeoutMs / 1000, 0.05) * 1000,
-    backoff: { ...PUBLISHER_DEFAULTS.backoff, initialMs: reconnectMs, maxMs: Math.max(reconnectMs, reconnectMaxMs) },
-    authBackoff: { ...PUBLISHER_DEFAULTS.authBackoff, initialMs: authRetryMs, maxMs: Math.max(authRetryMs, PUBLISHER_DEFAULTS.authBackoff.maxMs) },
-  }));
+  // The socket and its settings belong to the config node; this node's heartbeatTimeout only counts
+  // for flows saved before the config node had one.
+  const leasePromise = config.publisher(node, def.heartbeatTimeout);
 
   let shownState = "";
   function showStatus(st: PublisherStatus = publisher ? publisher.status : { state: "connecting", outbox: 0 }): void {

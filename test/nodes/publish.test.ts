@@ -298,6 +298,23 @@ describe("datasphere-publish-out node", function () {
     assert.equal(err.length, 0);
   });
 
+  it("the socket's heartbeat deadline is the config node's; a flow saved before keeps its publish node's value", async () => {
+    // The server sends no heartbeats: a short deadline replaces the socket, the 60 s one does not.
+    const s = await server();
+    const silentFor = (config: Record<string, unknown>, node: Record<string, unknown>) => [{ ...cfg(s.url), ...config }, pub("pub1", node)];
+    await helper.load(NODES(), silentFor({ heartbeatTimeout: 0.3 }, { heartbeatTimeout: 60 }), { cfg: { token: TOKEN } });
+    await waitFor(() => (helper.getNode("pub1").publisher?.stats.heartbeatTimeouts ?? 0) >= 1, "the config node's 0.3 s deadline is in force");
+    await helper.unload();
+    await helper.load(NODES(), silentFor({}, { heartbeatTimeout: 0.3 }), { cfg: { token: TOKEN } });
+    await waitFor(() => (helper.getNode("pub1").publisher?.stats.heartbeatTimeouts ?? 0) >= 1, "the publish node's legacy 0.3 s deadline is in force");
+    await helper.unload();
+    await helper.load(NODES(), silentFor({ heartbeatTimeout: 60 }, { heartbeatTimeout: 0.3 }), { cfg: { token: TOKEN } });
+    const publisher = helper.getNode("pub1");
+    await waitFor(() => publisher.publisher?.status.state === "connected", "connected");
+    await sleep(1_000);
+    assert.equal(publisher.publisher.stats.heartbeatTimeouts, 0, "the config node's 60 s wins over the node's 0.3 s");
+  });
+
   it("without a usable configuration: red status, and each message ends in done(err)", async () => {
     const flow = flowFor("ws://127.0.0.1:1/publish/v1").map((n: any) => (n.id === "cfg" ? { ...n, publishUrl: "ws://127.0.0.1:1/publish/v1" } : n));
     await helper.load(NODES(), flow, { cfg: { token: TOKEN } });
