@@ -5,12 +5,16 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { startSandbox } from "../src/sandbox";
+import { coreNodeTypes } from "./scorecard";
 
 const repoRoot = resolve(__dirname, "..", "..");
 const userDir = resolve(process.env.DATASPHERE_START_USERDIR ?? join(repoRoot, ".node-red-dev"));
-const CONFIG_ID = "datasphere-sandbox-config";
-/** Examples that need something the sandbox does not provide (an MQTT broker, more Node-RED processes, a map node from npm) stay import-only. */
-const NOT_DEPLOYED = new Set(["mqtt-fanout.json", "scale-out-publisher.json", "scale-out-worker.json", "map-footprints.json"]);
+/** The config node every example shares (tokenSource "env": the token comes from DATASPHERE_TOKEN). */
+export const CONFIG_ID = "datasphere.config.env";
+/** The example whose tab is in front when the editor opens: live Items into the Debug sidebar. */
+export const FRONT_EXAMPLE = "subscribe-to-debug.json";
+/** Config node types that need a service the sandbox does not provide (an MQTT broker): import-only. */
+const NEEDS_SERVICE = new Set(["mqtt-broker"]);
 
 interface FlowNode {
   id: string;
@@ -34,16 +38,25 @@ function freePort(preferred: number): Promise<number> {
   });
 }
 
-/** Every example flow on a tab of its own, all sharing one config node that points at the sandbox. */
-export function composeFlows(examplesDir: string): FlowNode[] {
-  const flows: FlowNode[] = [
-    { id: CONFIG_ID, type: "datasphere-config", name: "sandbox", apiUrl: "${DATASPHERE_API_URL}", publishUrl: "${DATASPHERE_PUBLISH_URL}", authMode: "header" },
-  ];
-  for (const file of readdirSync(examplesDir).filter((f) => f.endsWith(".json")).sort()) {
-    if (NOT_DEPLOYED.has(file)) continue;
+/**
+ * Every example that runs on this package, the core nodes and the sandbox alone, each on a tab of its
+ * own, the live-Items example first (the editor opens on the first tab). All share one config node;
+ * examples that need another service or a node package not installed stay import-only.
+ */
+export function composeFlows(examplesDir: string, knownTypes: ReadonlySet<string>): { flows: FlowNode[]; skipped: string[] } {
+  const flows: FlowNode[] = [];
+  const skipped: string[] = [];
+  const files = readdirSync(examplesDir).filter((f) => f.endsWith(".json")).sort((a, b) => Number(b === FRONT_EXAMPLE) - Number(a === FRONT_EXAMPLE) || a.localeCompare(b));
+  let config: FlowNode | undefined;
+  for (const file of files) {
     const nodes = JSON.parse(readFileSync(join(examplesDir, file), "utf8")) as FlowNode[];
+    if (nodes.some((n) => NEEDS_SERVICE.has(n.type) || !knownTypes.has(n.type))) {
+      skipped.push(file);
+      continue;
+    }
     const tabId = `tab-${file.replace(/\.json$/, "")}`;
     const configIds = new Set(nodes.filter((n) => n.type === "datasphere-config").map((n) => n.id));
+    config ??= nodes.find((n) => n.id === CONFIG_ID);
     const existingTab = nodes.find((n) => n.type === "tab");
     const tab = existingTab?.id ?? tabId;
     if (!existingTab) flows.push({ id: tabId, type: "tab", label: file.replace(/\.json$/, ""), disabled: false, info: "" });
@@ -55,7 +68,43 @@ export function composeFlows(examplesDir: string): FlowNode[] {
       flows.push(copy);
     }
   }
-  return flows;
+  flows.push(config ?? { id: CONFIG_ID, type: "datasphere-config", name: "Data Sphere (from environment)", apiUrl: "${DATASPHERE_API_URL}", publishUrl: "${DATASPHERE_PUBLISH_URL}", authMode: "header", tokenSource: "env", tokenEnv: "DATASPHERE_TOKEN" });
+  return { flows, skipped };
+}
+
+/** Node types the editor will know: Node-RED's core nodes and this package's. */
+function knownNodeTypes(): Set<string> {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { "node-red": { nodes: Record<string, string> } };
+  return new Set([...coreNodeTypes(repoRoot), ...Object.keys(pkg["node-red"].nodes)]);
+}
+
+/**
+ * Loaded by the editor page (editorTheme.page.scripts): once the flows are shown, the Debug sidebar
+ * comes to the front, where the live Items arrive.
+ */
+const EDITOR_SCRIPT = `(function () {
+  function showDebug() { if (window.RED && RED.sidebar) RED.sidebar.show("debug"); }
+  if (window.RED && RED.events) RED.events.on("flows:loaded", function () { setTimeout(showDebug, 250); setTimeout(showDebug, 1500); });
+})();
+`;
+
+/** settings.js of the dev user directory: no first-run dialog (telemetry consent, tours), Debug in front. */
+export function settingsFile(editorPort: number, editorScript: string): string {
+  const settings = {
+    uiHost: "127.0.0.1",
+    uiPort: editorPort,
+    flowFile: "flows.json",
+    credentialSecret: false,
+    logging: { console: { level: "info", metrics: false, audit: false } },
+    // Without an answer, the editor opens on a modal asking to allow update checks (telemetry).
+    telemetry: { enabled: false, updateNotification: false },
+    editorTheme: {
+      tours: false,
+      page: { scripts: [editorScript] },
+      palette: { categories: ["datasphere", "common", "function", "network", "sequence", "parser", "storage"] },
+    },
+  };
+  return `module.exports = ${JSON.stringify(settings, null, 2)};\n`;
 }
 
 function linkPackage(): void {
@@ -74,12 +123,13 @@ async function main(): Promise<void> {
 
   mkdirSync(userDir, { recursive: true });
   linkPackage();
-  writeFileSync(join(userDir, "flows.json"), JSON.stringify(composeFlows(join(repoRoot, "examples")), null, 2));
-  writeFileSync(join(userDir, "flows_cred.json"), JSON.stringify({ [CONFIG_ID]: { token: "${DATASPHERE_TOKEN}" } }, null, 2));
-  writeFileSync(
-    join(userDir, "settings.js"),
-    `module.exports = { uiHost: "127.0.0.1", uiPort: ${editorPort}, flowFile: "flows.json", credentialSecret: false, logging: { console: { level: "info", metrics: false, audit: false } }, editorTheme: { tours: false, palette: { categories: ["datasphere", "common", "function", "network", "sequence", "parser", "storage"] } } };\n`,
-  );
+  const { flows, skipped } = composeFlows(join(repoRoot, "examples"), knownNodeTypes());
+  writeFileSync(join(userDir, "flows.json"), JSON.stringify(flows, null, 2));
+  rmSync(join(userDir, "flows_cred.json"), { force: true });
+  const editorScript = join(userDir, "datasphere-start-editor.js");
+  writeFileSync(editorScript, EDITOR_SCRIPT);
+  writeFileSync(join(userDir, "settings.js"), settingsFile(editorPort, editorScript));
+  if (skipped.length > 0) console.log(`  Import-only examples (they need a broker or another node package): ${skipped.join(", ")}`);
 
   const redMain = process.env.NODE_RED_PATH ?? require.resolve("node-red");
   const redScript = join(dirname(redMain), "..", "red.js");

@@ -73,7 +73,7 @@ export const PUBLISHER_DEFAULTS = {
   maxUnconfirmed: 1_000,
 };
 
-const AUTH_CLOSE_CODES = new Set([1008, 4001, 4003, 4401, 4403]);
+export const AUTH_CLOSE_CODES = new Set([1008, 4001, 4003, 4401, 4403]);
 /** Closes that say "server going away / overloaded / broken", never "bad token". */
 const NOT_AUTH_CLOSE_CODES = new Set([1001, 1006, 1011, 1012, 1013, 1014]);
 const AUTH_REASON = /token|auth|unauthori[sz]ed|forbidden|credential/i;

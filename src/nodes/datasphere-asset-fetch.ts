@@ -69,7 +69,7 @@ function start(kit: ConfiguredKit<AssetFetchDef>) {
   else status.set({ fill: "grey", shape: "ring", text: t("status.idle") });
 
   function showActivity(bytesPerSecond: number): void {
-    if (activeTransfers > 0) status.set({ fill: "green", shape: "dot", text: t("status.active", { count: activeTransfers, rate: formatRate(bytesPerSecond) }) });
+    if (activeTransfers > 0) status.progress({ fill: "green", shape: "dot", text: t("status.active", { count: activeTransfers, rate: formatRate(bytesPerSecond) }) });
   }
 
   function onEvent(event: AssetEvent, msg: NodeMessage, send: SendFunction): void {

@@ -8,11 +8,14 @@ import { resolveEnv } from "./shared/env";
 import type { Node, NodeAPI, NodeDef } from "./shared/node-red";
 import { createPublisher, heartbeatTimeoutMs } from "./shared/publisher-connection";
 import { registerTestConnectionRoute } from "./shared/test-connection";
+import { resolveToken } from "./shared/token-source";
 
 interface ConfigDef extends NodeDef {
   apiUrl?: string;
   publishUrl?: string;
   authMode?: string;
+  tokenSource?: string;
+  tokenEnv?: string;
   /** Seconds without a heartbeat before the publish socket is replaced; empty: the legacy per-node value. */
   heartbeatTimeout?: string | number;
 }
@@ -23,7 +26,9 @@ export = function register(RED: NodeAPI): void {
     const node = this as DatasphereConfigNode & Record<string, unknown>;
     const apiUrl = resolveEnv(RED, node, def.apiUrl) || DEFAULT_API_URL;
     const publishUrl = resolveEnv(RED, node, def.publishUrl) || DEFAULT_PUBLISH_URL;
-    const token = resolveEnv(RED, node, node.credentials?.token);
+    const resolved = resolveToken(RED, node, { tokenSource: def.tokenSource, tokenEnv: def.tokenEnv, credential: node.credentials?.token });
+    const token = resolved.token;
+    if (resolved.source === "env" && resolved.problem) node.warn(RED._("datasphere-config.errors.tokenEnv", { problem: resolved.problem }));
     const authMode: AuthMode = def.authMode === "message" ? "message" : "header";
     const problems = validateEndpointSettings({ apiUrl, publishUrl });
     const shared = new Map<string, SharedResource<Closable>>();
@@ -44,6 +49,8 @@ export = function register(RED: NodeAPI): void {
       endpoints: { value: endpoints, enumerable: false },
       auth: { value: auth, enumerable: false },
       authMode: { value: authMode, enumerable: true },
+      tokenSource: { value: resolved.source, enumerable: true },
+      tokenEnv: { value: resolved.envName, enumerable: true },
       configError: { value: problems.length ? problems.join("; ") : undefined, enumerable: true },
       users: { value: users, enumerable: false },
     });

@@ -104,7 +104,7 @@ function start(kit: ConfiguredKit<PullDef>) {
       onMalformed: (event, count) => {
         if (count <= MALFORMED_WARNINGS) node.warn(t("warnings.malformed", { line: event.lineNumber, reason: event.reason, preview: event.preview }));
       },
-      onProgress: (items, elapsedMs) => status.set({ fill: "green", shape: "dot", text: t("status.pulling", { count: items, rate: Math.round(items / Math.max(0.001, elapsedMs / 1000)) }) }),
+      onProgress: (items, elapsedMs) => status.progress({ fill: "green", shape: "dot", text: t("status.pulling", { count: items, rate: Math.round(items / Math.max(0.001, elapsedMs / 1000)) }) }),
       onStall: (count) => node.warn(t("warnings.stalled", { count, seconds: settings.stallMs / 1000 })),
     });
   }

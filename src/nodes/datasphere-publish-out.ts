@@ -86,6 +86,7 @@ function start(kit: ConfiguredKit<PublishDef>) {
   // for flows saved before the config node had one.
   const leasePromise = config.publisher(node, def.heartbeatTimeout);
 
+  let shownState = "";
   function showStatus(st: PublisherStatus = publisher ? publisher.status : { state: "connecting", outbox: 0 }): void {
     let next: NodeStatus;
     const s = Math.max(0, Math.ceil(((st.retryAt ?? 0) - Date.now()) / 1000));
@@ -111,7 +112,10 @@ function start(kit: ConfiguredKit<PublishDef>) {
       default:
         return;
     }
-    status.set(next);
+    // A new state shows at once; the sent count and countdowns of the same state are throttled.
+    if (st.state !== shownState) status.set(next);
+    else status.progress(next);
+    shownState = st.state;
   }
   const onState = (st: PublisherStatus) => showStatus(st);
   // Read-only view of the shared publisher, for diagnostics and tests.

@@ -56,10 +56,11 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
   const reasonText = (error: DatasphereError | undefined) => t(REASONS[error?.code ?? ""] ?? "reason.network", { status: error?.status });
   const positionOf = (current: Subscription | undefined) => (current ? { package: subscribedPackage, lastEventId: current.lastEventId } : undefined);
 
-  function connectedStatus(rate: number): void {
+  /** `asState`: the connection just opened (shown at once); else a count/rate update (throttled). */
+  function connectedStatus(rate: number, asState = false): void {
     const bad = counts.malformed + counts.invalid;
     const shown = { count: counts.items, rate: Math.round(rate), bad };
-    status.set({ fill: "green", shape: "dot", text: bad > 0 ? t("status.connectedWithProblems", shown) : t("status.connected", shown) });
+    (asState ? status.set : status.progress).call(status, { fill: "green", shape: "dot", text: bad > 0 ? t("status.connectedWithProblems", shown) : t("status.connected", shown) });
   }
 
   function onState(change: SubscriptionStateChange): void {
@@ -70,8 +71,8 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
         if (loggedState !== "backing-off" && loggedState !== "failed") status.set({ fill: "yellow", shape: "ring", text: t("status.connecting") });
         return;
       case "connected":
-        meter.start(connectedStatus);
-        connectedStatus(0);
+        meter.start((rate) => connectedStatus(rate));
+        connectedStatus(0, true);
         if (loggedState !== "connected") node.log(t("log.connected", { package: subscribedPackage }));
         loggedState = "connected";
         loggedReason = "";

@@ -78,10 +78,15 @@ describe("e2e: /datasphere-config/test behind adminAuth", function () {
   it("serves an administrator (the route answers on its own terms)", async () => {
     const token = await login("admin", "correct horse", "*");
     const response = await post({ Authorization: `Bearer ${token}` });
-    // No token typed and no deployed config node: the route explains that it cannot test yet.
-    assert.equal(response.status, 400);
-    const body = (await response.json()) as { verdict: string; detail: string };
-    assert.equal(body.verdict, "invalid");
-    assert.equal(body.detail, catalog["datasphere-config"].test.deployFirst, "the route's own answer, from the locale catalog");
+    // No deployed config node: the typed URLs are probed without a token, and the token is not checked.
+    assert.equal(response.status, 200);
+    const body = (await response.json()) as { verdict: string; checks: Array<{ field: string; target: string; reachable?: boolean; text: string }> };
+    assert.equal(body.verdict, "problem");
+    assert.deepEqual(body.checks.map((c) => [c.field, c.target, c.reachable ?? null]), [
+      ["apiUrl", "typed", false],
+      ["publishUrl", "typed", false],
+      ["token", "none", null],
+    ]);
+    assert.equal(body.checks[2].text, catalog["datasphere-config"].test.deployFirst, "the route's own answer, from the locale catalog");
   });
 });

@@ -232,15 +232,21 @@ describe("e2e: the editor in a real browser", function () {
       });
       assert.deepEqual(problems, [], "every imported node is known and valid");
 
-      // Like a user: put the token into the config node (as ${DATASPHERE_TOKEN}, the fleet pattern).
+      // A config node that takes its token from a credential gets one typed, like a user would
+      // (as ${DATASPHERE_TOKEN}); one that reads DATASPHERE_TOKEN from the environment is left as imported.
       const configIds: string[] = await page.evaluate(() => {
         const ids: string[] = [];
-        (window as any).RED.nodes.eachConfig((n: any) => { if (n.type === "datasphere-config") ids.push(n.id); });
+        (window as any).RED.nodes.eachConfig((n: any) => { if (n.type === "datasphere-config" && n.tokenSource !== "env") ids.push(n.id); });
         return ids;
       });
       const exampleNodes = JSON.parse(readFileSync(join(repoRoot, "examples", `${example}.json`), "utf8")) as Array<{ type: string }>;
       const needsDatasphere = exampleNodes.some((n) => n.type === "datasphere-config");
-      assert.ok(configIds.length > 0 || !needsDatasphere, "the example's datasphere-config node was imported");
+      const configCount: number = await page.evaluate(() => {
+        let count = 0;
+        (window as any).RED.nodes.eachConfig((n: any) => { if (n.type === "datasphere-config") count++; });
+        return count;
+      });
+      assert.ok(configCount > 0 || !needsDatasphere, "the example's datasphere-config node was imported");
       for (const id of configIds) {
         await page.evaluate((cid: string) => (window as any).RED.editor.editConfig("", "datasphere-config", cid), id);
         await page.locator("#node-config-input-token").fill("${DATASPHERE_TOKEN}");

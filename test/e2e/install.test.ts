@@ -77,7 +77,7 @@ describe("e2e: npm pack, install into a fresh Node-RED user directory, load", fu
     removeDir(packDir);
   });
 
-  it("packs the nodes, locales, icons, examples and bin, and no src/, test/, bench/ or build/", () => {
+  it("packs the nodes, locales, icons, examples, bin and the docs the README links to, and no src/, test/, bench/ or build/", () => {
     const paths = packed.files.map((f) => f.path);
     const misses: string[] = [];
     const need = (path: string, why: string) => {
@@ -97,6 +97,9 @@ describe("e2e: npm pack, install into a fresh Node-RED user directory, load", fu
       if (icon) need(`${dirname(file)}/icons/${icon}`, `${type}'s icon: Node-RED looks for it beside ${file}`);
     }
     if (!paths.some((p) => p.startsWith("examples/") && p.endsWith(".json"))) misses.push("no examples/*.json in the tarball");
+    // Every relative link of the README (and the sandbox's --help) to a file of the package.
+    const readme = readFileSync(join(repoRoot, "README.md"), "utf8");
+    for (const m of readme.matchAll(/\]\((?!https?:|#|mailto:)([^)#\s]+)/g)) need(m[1].replace(/^\.\//, ""), "the README links to it");
     const bins: Record<string, string> = typeof pkg.bin === "string" ? { [pkg.name]: pkg.bin } : pkg.bin ?? {};
     for (const [name, file] of Object.entries(bins)) need(file.replace(/^\.\//, ""), `bin ${name}`);
     assert.deepEqual(misses, []);

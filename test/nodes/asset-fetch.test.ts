@@ -123,6 +123,8 @@ describe("datasphere-asset-fetch node", function () {
   it("the example flow (examples/asset-fetch.json) downloads the three bands through dataset-pull", async function () {
     process.env.DATASPHERE_API_URL = sb.url;
     process.env.DATASPHERE_PUBLISH_URL = sb.publishUrl;
+    // The examples' shared config node reads its token from DATASPHERE_TOKEN.
+    process.env.DATASPHERE_TOKEN = TOKEN;
     try {
       const example = JSON.parse(readFileSync(join(repoRoot, "examples", "asset-fetch.json"), "utf8")) as any[];
       const nodes = example
@@ -141,6 +143,7 @@ describe("datasphere-asset-fetch node", function () {
     } finally {
       delete process.env.DATASPHERE_API_URL;
       delete process.env.DATASPHERE_PUBLISH_URL;
+      delete process.env.DATASPHERE_TOKEN;
     }
   });
 

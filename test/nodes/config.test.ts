@@ -1,21 +1,7 @@
 import { strict as assert } from "node:assert";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { configNode, helper, startHelperServer, stopHelperServer } from "../helpers/node-red";
 
 const TOKEN = "cfg-test-token-0123456789";
-
-function tokenServer(): Promise<{ server: Server; url: string; seen: string[] }> {
-  const seen: string[] = [];
-  const server = createServer((req, res) => {
-    seen.push(String(req.headers.authorization ?? ""));
-    res.statusCode = req.headers.authorization === `Token ${TOKEN}` ? 404 : req.headers.authorization ? 403 : 401;
-    res.end();
-  });
-  return new Promise((resolve) =>
-    server.listen(0, "127.0.0.1", () => resolve({ server, seen, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })),
-  );
-}
 
 describe("datasphere-config node", function () {
   before(startHelperServer);
@@ -61,37 +47,67 @@ describe("datasphere-config node", function () {
     assert.ok(logged.some((l) => l.includes("datasphere-config.errors.invalid")), logged.join("\n"));
   });
 
-  it("test-connection route: stored token against the deployed URL, typed token, and no token echoed", async () => {
-    const { server, url, seen } = await tokenServer();
+  it("tokenSource env: reads the named variable at deploy; the flow holds the name, never the token", async () => {
+    process.env.DS_TEST_TOKEN = TOKEN;
+    const flow = [{ id: "c1", type: "datasphere-config", apiUrl: "http://127.0.0.1:1", publishUrl: "ws://127.0.0.1:1/publish/v1/", tokenSource: "env", tokenEnv: "DS_TEST_TOKEN" }];
+    await helper.load(configNode(), flow, {});
+    const node = helper.getNode("c1");
+    assert.equal(node.tokenSource, "env");
+    assert.equal(node.tokenEnv, "DS_TEST_TOKEN");
+    assert.deepEqual(node.auth.headersFor("http://127.0.0.1:1/api/item/v1/x"), { authorization: `Token ${TOKEN}` });
+    assert.deepEqual(node.auth.headersFor("http://127.0.0.1:2/api/item/v1/x"), {}, "another origin gets no token");
+    const exported = JSON.stringify(helper._redNodes.getFlows());
+    assert.ok(exported.includes('"tokenEnv":"DS_TEST_TOKEN"'), "the export names the variable");
+    assert.ok(!exported.includes(TOKEN), "the export holds no token");
+    assert.ok(!JSON.stringify(node).includes(TOKEN), "the node's own JSON holds no token");
+    assert.equal((node.warn as { callCount: number }).callCount, 0);
+  });
+
+  it("tokenSource env: the variable is read once, at deploy (a later change needs a redeploy)", async () => {
+    process.env.DS_TEST_TOKEN = TOKEN;
+    const flow = [{ id: "c1", type: "datasphere-config", apiUrl: "http://127.0.0.1:1", publishUrl: "ws://127.0.0.1:1/publish/v1/", tokenSource: "env", tokenEnv: "DS_TEST_TOKEN" }];
+    await helper.load(configNode(), flow, {});
+    process.env.DS_TEST_TOKEN = "changed-after-deploy";
+    assert.deepEqual(helper.getNode("c1").auth.headersFor("http://127.0.0.1:1/x"), { authorization: `Token ${TOKEN}` });
+  });
+
+  it("tokenSource env with an empty tokenEnv uses DATASPHERE_TOKEN; a credential left over is ignored", async () => {
+    const saved = process.env.DATASPHERE_TOKEN;
+    process.env.DATASPHERE_TOKEN = TOKEN;
     try {
-      const flow = [{ id: "c1", type: "datasphere-config", apiUrl: url, publishUrl: "ws://127.0.0.1:1/publish/v1/" }];
-      await helper.load(configNode(), flow, { c1: { token: TOKEN } });
-      const stored = await helper.request().post("/datasphere-config/test").send({ id: "c1", token: "__PWRD__", apiUrl: "http://127.0.0.1:9/elsewhere" });
-      assert.equal(stored.body.verdict, "reachable");
-      assert.equal(seen.length, 1, "the stored token went to the deployed API URL, not the one in the request");
-      const wrong = await helper.request().post("/datasphere-config/test").send({ id: "c1", token: "wrong-token-abc", apiUrl: url, publishUrl: "ws://127.0.0.1:1/publish/v1/" });
-      assert.equal(wrong.body.verdict, "token-rejected");
-      const down = await helper.request().post("/datasphere-config/test").send({ id: "new", token: "x-token", apiUrl: "http://127.0.0.1:1", publishUrl: "ws://127.0.0.1:1/publish/v1/" });
-      assert.equal(down.body.verdict, "unreachable");
-      const undeployed = await helper.request().post("/datasphere-config/test").send({ id: "nope", token: "__PWRD__" });
-      assert.equal(undeployed.status, 400);
-      // A ${VAR} token resolves on the server, so it is a server secret too: only the deployed URL gets it.
-      process.env.DS_TEST_TOKEN = TOKEN;
-      const elsewhere = await tokenServer();
-      try {
-        const viaEnv = await helper.request().post("/datasphere-config/test").send({ id: "c1", token: "${DS_TEST_TOKEN}", apiUrl: elsewhere.url, publishUrl: "ws://127.0.0.1:1/publish/v1/" });
-        assert.equal(viaEnv.body.verdict, "reachable");
-        assert.deepEqual(elsewhere.seen, [], "the typed URL received nothing");
-        assert.equal(seen.at(-1), `Token ${TOKEN}`, "the deployed API URL got the resolved token");
-        const viaEnvUndeployed = await helper.request().post("/datasphere-config/test").send({ id: "nope", token: "${DS_TEST_TOKEN}", apiUrl: elsewhere.url });
-        assert.equal(viaEnvUndeployed.status, 400);
-        assert.deepEqual(elsewhere.seen, []);
-      } finally {
-        elsewhere.server.close();
-      }
-      for (const r of [stored, wrong, down, undeployed]) assert.ok(!JSON.stringify(r.body).includes(TOKEN));
+      const flow = [{ id: "c1", type: "datasphere-config", apiUrl: "http://127.0.0.1:1", publishUrl: "ws://127.0.0.1:1/publish/v1/", tokenSource: "env", tokenEnv: "" }];
+      await helper.load(configNode(), flow, { c1: { token: "old-credential-token" } });
+      const node = helper.getNode("c1");
+      assert.equal(node.tokenEnv, "DATASPHERE_TOKEN");
+      assert.deepEqual(node.auth.headersFor("http://127.0.0.1:1/x"), { authorization: `Token ${TOKEN}` });
     } finally {
-      server.close();
+      if (saved === undefined) delete process.env.DATASPHERE_TOKEN;
+      else process.env.DATASPHERE_TOKEN = saved;
     }
+  });
+
+  it("tokenSource env: an unset variable or a bad name is a warning naming the variable, and no token is sent", async () => {
+    delete process.env.DS_TEST_TOKEN;
+    const flow = [
+      { id: "c1", type: "datasphere-config", apiUrl: "http://127.0.0.1:1", publishUrl: "ws://127.0.0.1:1/publish/v1/", tokenSource: "env", tokenEnv: "DS_TEST_TOKEN" },
+      { id: "c2", type: "datasphere-config", apiUrl: "http://127.0.0.1:1", publishUrl: "ws://127.0.0.1:1/publish/v1/", tokenSource: "env", tokenEnv: "not a name" },
+    ];
+    await helper.load(configNode(), flow, {});
+    for (const id of ["c1", "c2"]) {
+      const node = helper.getNode(id);
+      assert.equal(node.auth.hasToken, false);
+      assert.deepEqual(node.auth.headersFor("http://127.0.0.1:1/x"), {});
+      const warned = (node.warn as { args: unknown[][] }).args.map((a) => String(a[0]));
+      assert.ok(warned.length > 0 && warned.every((w) => /datasphere-config\.errors\.tokenEnv/.test(w)), warned.join("\n"));
+    }
+  });
+
+  it("tokenSource credential (and flows saved before tokenSource existed) keep using the credential", async () => {
+    process.env.DS_TEST_TOKEN = "env-token-not-used";
+    const flow = [{ id: "c1", type: "datasphere-config", apiUrl: "http://127.0.0.1:1", publishUrl: "ws://127.0.0.1:1/publish/v1/", tokenEnv: "DS_TEST_TOKEN" }];
+    await helper.load(configNode(), flow, { c1: { token: TOKEN } });
+    const node = helper.getNode("c1");
+    assert.equal(node.tokenSource, "credential");
+    assert.deepEqual(node.auth.headersFor("http://127.0.0.1:1/x"), { authorization: `Token ${TOKEN}` });
   });
 });

@@ -472,6 +472,8 @@ describe("datasphere-dataset-pull node", function () {
   it("examples/dataset-pull-to-join.json runs against the sandbox: the join gets all 200 Items", async () => {
     process.env.DATASPHERE_API_URL = sb.url;
     process.env.DATASPHERE_PUBLISH_URL = sb.publishUrl;
+    // The examples' shared config node reads its token from DATASPHERE_TOKEN.
+    process.env.DATASPHERE_TOKEN = sb.token;
     try {
       const example = JSON.parse(readFileSync(join(repoRoot, "examples", "dataset-pull-to-join.json"), "utf8")) as Msg[];
       const flow = example
@@ -490,6 +492,7 @@ describe("datasphere-dataset-pull node", function () {
     } finally {
       delete process.env.DATASPHERE_API_URL;
       delete process.env.DATASPHERE_PUBLISH_URL;
+      delete process.env.DATASPHERE_TOKEN;
     }
   });
 

@@ -82,6 +82,8 @@ describe("datasphere-publish-out node", function () {
     // done() means flushed to the socket, not yet read by the server: wait for the server's side.
     await waitFor(() => s.messages.length >= 3, "the server read three messages");
     assert.equal(err.length, 0);
+    // done() means flushed to our socket; the server reads it a moment later.
+    await waitFor(() => s.messages.length === 3, "three messages at the server");
     assert.deepEqual(s.messages.map((m) => m.json), [
       { active_parent: "cool-sat", data: item("a"), provider: "node-provider", subscribable: true },
       { active_parent: "other-parent", data: item("b"), provider: "astro_dynamic", subscribable: false },
@@ -371,6 +373,8 @@ describe("datasphere-publish-out node", function () {
     const sb = await sandbox();
     process.env.DATASPHERE_API_URL = sb.url;
     process.env.DATASPHERE_PUBLISH_URL = sb.publishUrl;
+    // The examples' shared config node reads its token from DATASPHERE_TOKEN.
+    process.env.DATASPHERE_TOKEN = TOKEN;
     try {
       const flow = JSON.parse(readFileSync(join(__dirname, "..", "..", "..", "examples", "publish-from-inject.json"), "utf8"));
       await helper.load([...NODES(), coreNode("20-inject.js"), coreNode("21-debug.js"), coreNode("90-comment.js")], flow, { "dsx-pfi-config": { token: TOKEN } });
@@ -387,6 +391,7 @@ describe("datasphere-publish-out node", function () {
     } finally {
       delete process.env.DATASPHERE_API_URL;
       delete process.env.DATASPHERE_PUBLISH_URL;
+      delete process.env.DATASPHERE_TOKEN;
     }
   });
 

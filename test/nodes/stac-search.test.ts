@@ -219,10 +219,10 @@ describe("datasphere-stac-search node (Node-RED runtime, sandbox STAC API)", fun
 
   it("examples/stac-search-to-asset-fetch.json: a bbox and date range, then the true-colour bands of the first two Items, verified", async () => {
     const dir = mkdtempSync(join(tmpdir(), "stac-example-"));
-    Object.assign(process.env, { STAC_API_URL: sb.stacApi.url, DATASPHERE_API_URL: sb.url, DATASPHERE_PUBLISH_URL: sb.publishUrl });
+    Object.assign(process.env, { STAC_API_URL: sb.stacApi.url, DATASPHERE_API_URL: sb.url, DATASPHERE_PUBLISH_URL: sb.publishUrl, DATASPHERE_TOKEN: sb.token });
     try {
       const flow = example("stac-search-to-asset-fetch.json", (n) => (n.type === "datasphere-asset-fetch" ? { ...n, directory: dir } : n));
-      await helper.load([apiModule, searchWithHooks, configNode(), builtNode("datasphere-asset-fetch")], flow, { "dsx-sf-config": { token: sb.token } });
+      await helper.load([apiModule, searchWithHooks, configNode(), builtNode("datasphere-asset-fetch")], flow, {});
       const files: Msg[] = [];
       const done: Msg[] = [];
       helper.getNode("dsx-sf-files").on("input", (m: Msg) => files.push(m));

@@ -3,6 +3,7 @@ import type { AuthMode, Endpoints } from "../../core/endpoints";
 import type { Publisher } from "../../core/publisher";
 import type { Closable, Lease } from "../../core/shared-resource";
 import type { Node } from "./node-red";
+import type { TokenSource } from "./token-source";
 
 /** What the other nodes see of a `datasphere-config` node. */
 export interface DatasphereConfigNode extends Node<{ token?: string }> {
@@ -11,6 +12,9 @@ export interface DatasphereConfigNode extends Node<{ token?: string }> {
   readonly auth?: Auth;
   readonly authMode: AuthMode;
   readonly configError?: string;
+  /** Where the token came from at deploy ("env": the variable named by tokenEnv). */
+  readonly tokenSource: TokenSource;
+  readonly tokenEnv?: string;
   /** Users of this config node (for status fan-out and tests). */
   readonly users: ReadonlySet<Node>;
   register(user: Node): void;

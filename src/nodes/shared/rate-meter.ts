@@ -1,4 +1,6 @@
-/** Counts something (Items, bytes) and reports its rate per second once a second while running. */
+import { STATUS_INTERVAL_MS } from "./status";
+
+/** Counts something (Items, bytes) and reports its rate per second every STATUS_INTERVAL_MS while running. */
 export class RateMeter {
   private count = 0;
   private lastAt = Date.now();
@@ -22,11 +24,11 @@ export class RateMeter {
     return this.timer !== undefined;
   }
 
-  /** Starts a new period, and calls `tick` with the rate every second until stop(). */
+  /** Starts a new period, and calls `tick` with the rate (averaged over the period) every STATUS_INTERVAL_MS until stop(). */
   start(tick: (perSecond: number) => void): void {
     this.stop();
     this.read();
-    this.timer = setInterval(() => tick(this.read()), 1000);
+    this.timer = setInterval(() => tick(this.read()), STATUS_INTERVAL_MS);
   }
 
   stop(): void {
