@@ -1,6 +1,5 @@
 import type { Dispatcher } from "undici";
 import { systemClock, type Clock, type TimerHandle } from "./clock";
-import { FlowWindow } from "./dataset/flow-window";
 import { DatasphereError, isDatasphereError, toDatasphereError } from "./errors";
 import { preview } from "./redact";
 import { SseParser, type SseEvent } from "./sse";
@@ -79,10 +78,13 @@ export interface SubscriptionOptions {
   /** Malformed events reported one by one before they are only counted (default 10). */
   maxMalformedReports?: number;
   /**
-   * Items handed to `onItem` and not yet released with `release()` before reading pauses. Unset:
-   * reading never pauses (the consumer takes each Item synchronously).
+   * Items handed to `onItem` and not yet released with `release()`: beyond this, Items wait in the
+   * subscription's backlog (reading goes on, so a reset loses nothing received). Unset: every Item
+   * is handed out as it is parsed (a consumer that takes them synchronously).
    */
   maxUntaken?: number;
+  /** Characters of Items waiting in the backlog before reading from the socket pauses (default 8 Mi). */
+  maxBacklogChars?: number;
   /** Longest Retry-After honoured (default 1 h). */
   maxRetryAfterMs?: number;
   dispatcher?: Dispatcher;
@@ -131,7 +133,12 @@ export class Subscription {
   private readonly redact: (text: string) => string;
   private readonly clock: Clock;
   private readonly maxIdLength: number;
-  private readonly window?: FlowWindow;
+  private readonly maxUntaken?: number;
+  private untakenCount = 0;
+  private readonly backlog: SubscriptionItem[] = [];
+  private backlogHead = 0;
+  private backlogChars = 0;
+  private draining = false;
   private lastId: string;
   private serverRetryMs?: number;
   private backoff: ReconnectDelay;
@@ -139,7 +146,6 @@ export class Subscription {
   private eventsThisConnection = 0;
   private warnedLongId = false;
   private resumeReading?: () => void;
-  private waitingForRoom = false;
 
   constructor(private readonly options: SubscriptionOptions) {
     const maxChars = options.dedupMaxChars ?? 4 * 1024 * 1024;
@@ -149,7 +155,7 @@ export class Subscription {
     this.redact = options.redact ?? ((t) => t);
     this.clock = options.clock ?? systemClock;
     this.maxIdLength = options.maxIdLength ?? 1024;
-    if (options.maxUntaken !== undefined) this.window = new FlowWindow(Math.max(1, options.maxUntaken));
+    if (options.maxUntaken !== undefined) this.maxUntaken = Math.max(1, options.maxUntaken);
     this.lastId = "";
     this.takeId(options.lastEventId ?? "");
     this.backoff = this.newBackoff(options.initialRetryMs ?? 1000);
@@ -180,7 +186,12 @@ export class Subscription {
 
   /** Items handed out and not yet released (with `maxUntaken`). */
   get untaken(): number {
-    return this.window?.inFlight ?? 0;
+    return this.untakenCount;
+  }
+
+  /** Items received and waiting for the consumer (with `maxUntaken`). */
+  get waiting(): number {
+    return this.backlog.length - this.backlogHead;
   }
 
   /** Starts connecting (once). */
@@ -189,14 +200,19 @@ export class Subscription {
     this.loop = this.run();
   }
 
-  /** With `maxUntaken`: the consumer has taken `n` Items; reading resumes when enough are taken. */
+  /** With `maxUntaken`: the consumer has taken `n` Items; waiting Items are handed out, reading resumes. */
   release(n = 1): void {
-    this.window?.release(n);
+    if (this.maxUntaken === undefined) return;
+    this.untakenCount = Math.max(0, this.untakenCount - n);
+    this.drain();
   }
 
   /** Aborts the request, clears every timer, and resolves when the reader has stopped. */
   async close(): Promise<void> {
     this.controller.abort();
+    this.backlog.length = 0;
+    this.backlogHead = 0;
+    this.backlogChars = 0;
     if (this.loop) await this.loop;
     else this.setState({ state: "closed" });
   }
@@ -363,7 +379,11 @@ export class Subscription {
           for (let i = 0; i < events.length; i++) this.handle(events[i]);
           this.takeId(parser.lastEventId);
           if (parser.failure) throw parser.failure;
-          if (this.window && !this.window.hasRoom && this.resumeReading === undefined) this.pauseUntilRoom(handle, signal);
+          if (this.backlogChars > this.maxBacklogChars && this.resumeReading === undefined) {
+            // The consumer is far behind: stop reading until it has taken half of what waits.
+            handle.pause();
+            this.resumeReading = () => handle.resume();
+          }
         },
       },
     );
@@ -389,21 +409,45 @@ export class Subscription {
     );
   }
 
-  /** Stops reading until the consumer has taken enough Items (one waiter, whichever connection is current). */
-  private pauseUntilRoom(handle: StreamHandle, signal: AbortSignal): void {
-    handle.pause();
-    this.resumeReading = () => handle.resume();
-    if (this.waitingForRoom || !this.window) return;
-    this.waitingForRoom = true;
-    this.window.waitForRoom(signal).then(
-      () => {
-        this.waitingForRoom = false;
-        const resume = this.resumeReading;
-        this.resumeReading = undefined;
-        resume?.();
-      },
-      () => undefined,
-    );
+  private drain(): void {
+    if (this.draining || this.maxUntaken === undefined) return;
+    this.draining = true;
+    try {
+      while (this.backlogHead < this.backlog.length && this.untakenCount < this.maxUntaken && !this.controller.signal.aborted) {
+        const entry = this.backlog[this.backlogHead];
+        this.backlog[this.backlogHead++] = undefined as unknown as SubscriptionItem;
+        this.backlogChars -= entry.data.length;
+        this.deliver(entry);
+      }
+      if (this.backlogHead === this.backlog.length) {
+        this.backlog.length = 0;
+        this.backlogHead = 0;
+      } else if (this.backlogHead > 4096 && this.backlogHead * 2 > this.backlog.length) {
+        this.backlog.splice(0, this.backlogHead);
+        this.backlogHead = 0;
+      }
+    } finally {
+      this.draining = false;
+    }
+    if (this.resumeReading && this.backlogChars <= this.maxBacklogChars / 2) {
+      const resume = this.resumeReading;
+      this.resumeReading = undefined;
+      resume();
+    }
+  }
+
+  private get maxBacklogChars(): number {
+    return this.options.maxBacklogChars ?? 8 * 1024 * 1024;
+  }
+
+  private deliver(entry: SubscriptionItem): void {
+    this.stats.items += 1;
+    if (this.maxUntaken !== undefined) this.untakenCount += 1;
+    try {
+      this.options.onItem(entry);
+    } catch {
+      // the consumer's own errors are its business; the stream goes on
+    }
   }
 
   private handle(event: SseEvent): void {
@@ -414,6 +458,11 @@ export class Subscription {
       return;
     }
     let value: unknown;
+    const shape = jsonShape(event.data);
+    if (shape !== "maybe") {
+      this.malformed(event, id, shape);
+      return;
+    }
     try {
       value = JSON.parse(event.data);
     } catch {
@@ -432,13 +481,13 @@ export class Subscription {
         return;
       }
     }
-    this.stats.items += 1;
-    this.window?.add();
-    try {
-      this.options.onItem({ item, data: event.data, eventId: id });
-    } catch {
-      // the consumer's own errors are its business; the stream goes on
+    const entry: SubscriptionItem = { item, data: event.data, eventId: id };
+    if (this.maxUntaken === undefined || (this.backlogHead === this.backlog.length && this.untakenCount < this.maxUntaken)) {
+      this.deliver(entry);
+      return;
     }
+    this.backlog.push(entry);
+    this.backlogChars += entry.data.length;
   }
 
   private malformed(event: SseEvent, id: string | undefined, reason: MalformedEvent["reason"]): void {
@@ -453,6 +502,25 @@ export class Subscription {
       // as above
     }
   }
+}
+
+const WHITESPACE = /^[ \t\n\r]*/;
+const NOT_OBJECT = /^(?:true|false|null)[ \t\n\r]*$/;
+
+/**
+ * What the first character says without parsing (a failed JSON.parse costs ~40 us: a flood of
+ * malformed events must not cost that each): "maybe" when JSON.parse has to decide.
+ */
+function jsonShape(data: string): "maybe" | MalformedEvent["reason"] {
+  let first = data.charCodeAt(0);
+  let rest = data;
+  if (first === 32 || first === 9 || first === 10 || first === 13) {
+    rest = data.slice(WHITESPACE.exec(data)![0].length);
+    first = rest.charCodeAt(0);
+  }
+  if (first === 123 /* { */ || first === 91 /* [ */ || first === 34 /* " */ || first === 45 /* - */ || (first >= 48 && first <= 57)) return "maybe";
+  if (first === 116 /* t */ || first === 102 /* f */ || first === 110 /* n */) return NOT_OBJECT.test(rest) ? "not a JSON object" : "not JSON";
+  return "not JSON";
 }
 
 /** A flat copy: a short string sliced from a large chunk would otherwise keep the whole chunk alive. */

@@ -192,6 +192,8 @@ export interface ScriptedAnswer {
   writes?: Array<string | Buffer>;
   /** After the writes: "end" the response, "reset" the socket, or keep it "open" (default "end"). */
   then?: "end" | "reset" | "open";
+  /** Waited for after the writes, before `then` (e.g. until the client has read every byte). */
+  hold?: Promise<unknown>;
 }
 
 export interface ScriptedRequest {
@@ -232,6 +234,7 @@ export async function startScriptedServer(answer: (request: ScriptedRequest) => 
         if (res.destroyed) return;
         await new Promise<void>((resolve) => res.write(piece, () => resolve()));
       }
+      if (a.hold) await a.hold;
       const then = a.then ?? "end";
       if (then === "end") res.end();
       else if (then === "reset") res.socket?.resetAndDestroy();
