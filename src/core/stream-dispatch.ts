@@ -35,8 +35,13 @@ export interface StreamHandle {
   abort(reason: Error): void;
 }
 
+/**
+ * Uses undici's classic handler callbacks (onConnect/onHeaders/onData/...): every undici in the
+ * process understands them, including the one inside Node that may own the global dispatcher.
+ */
 export function openStream(request: StreamRequest, sink: StreamSink): StreamHandle {
-  let controller: Dispatcher.DispatchController | undefined;
+  let abortRequest: ((reason: Error) => void) | undefined;
+  let resumeReading: (() => void) | undefined;
   let abortReason: Error | undefined;
   let paused = false;
   let settled = false;
@@ -53,46 +58,50 @@ export function openStream(request: StreamRequest, sink: StreamSink): StreamHand
   const abort = (reason: Error) => {
     if (settled || abortReason) return;
     abortReason = reason;
-    if (controller) controller.abort(reason);
-    // Before undici called onRequestStart: the request is aborted as soon as it does.
+    // Before undici called onConnect: the request is aborted as soon as it does.
+    abortRequest?.(reason);
   };
-  const handler: Dispatcher.DispatchHandler = {
-    onRequestStart(c) {
-      controller = c;
-      if (abortReason) c.abort(abortReason);
-      else if (paused) c.pause();
+  const handler = {
+    onConnect(abortFn: (reason?: Error) => void) {
+      abortRequest = abortFn;
+      if (abortReason) abortFn(abortReason);
     },
-    onResponseStart(c, statusCode, headers) {
-      if (abortReason) return;
+    onHeaders(statusCode: number, rawHeaders: Buffer[] | string[], resume: () => void): boolean {
+      resumeReading = resume;
+      if (abortReason) return false;
       try {
-        sink.onHead({ statusCode, headers });
+        sink.onHead({ statusCode, headers: headersOf(rawHeaders) });
       } catch (error) {
         abort(error as Error);
-        return;
+        return false;
       }
-      if (paused) c.pause();
+      return !paused;
     },
-    onResponseData(_c, chunk) {
-      if (abortReason) return;
+    onData(chunk: Buffer): boolean {
+      if (abortReason) return false;
       try {
         sink.onData(chunk);
       } catch (error) {
         abort(error as Error);
+        return false;
       }
+      return !paused;
     },
-    onResponseEnd() {
+    onComplete() {
       settle();
     },
-    onResponseError(_c, error) {
+    onError(error: Error) {
       settle(error);
     },
+    onUpgrade() {
+      settle(new Error("unexpected protocol upgrade"));
+    },
   };
-  let url: URL;
   try {
-    url = new URL(request.url);
+    const url = new URL(request.url);
     (request.dispatcher ?? getGlobalDispatcher()).dispatch(
       { origin: url.origin, path: `${url.pathname}${url.search}`, method: "GET", headers: request.headers, headersTimeout: 0, bodyTimeout: 0 },
-      handler,
+      handler as unknown as Dispatcher.DispatchHandler,
     );
   } catch (error) {
     settle(error as Error);
@@ -101,13 +110,26 @@ export function openStream(request: StreamRequest, sink: StreamSink): StreamHand
     done,
     pause() {
       paused = true;
-      controller?.pause();
     },
     resume() {
       if (!paused) return;
       paused = false;
-      controller?.resume();
+      resumeReading?.();
     },
     abort,
   };
+}
+
+/** Raw header pairs to a lower-case map (repeated names: the values in an array). */
+function headersOf(raw: Buffer[] | string[]): IncomingHttpHeaders {
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i].toString().toLowerCase();
+    const value = raw[i + 1].toString("latin1");
+    const existing = headers[name];
+    if (existing === undefined) headers[name] = value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else headers[name] = [existing, value];
+  }
+  return headers as IncomingHttpHeaders;
 }

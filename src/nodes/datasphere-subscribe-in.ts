@@ -115,7 +115,7 @@ export = function register(RED: NodeAPI): void {
       const rate = elapsed > 0 ? Math.round((counts.items - counts.lastTickItems) / elapsed) : 0;
       counts.lastTickItems = counts.items;
       counts.lastTickAt = now;
-      const bad = counts.malformed + counts.invalid;
+      const bad = (subscription?.stats.malformed ?? 0) + counts.invalid;
       status.set({
         fill: "green",
         shape: "dot",
@@ -162,6 +162,12 @@ export = function register(RED: NodeAPI): void {
           loggedState = change.state;
           return;
         }
+        case "stopped":
+          stopRateTimer();
+          status.set({ fill: "red", shape: "ring", text: t("status.stopped") });
+          node.warn(t("log.stopped", { package: subscribedPackage }));
+          loggedState = change.state;
+          return;
         default:
           stopRateTimer();
       }
@@ -212,6 +218,7 @@ export = function register(RED: NodeAPI): void {
         eventId: event.eventId,
         payload: event.preview,
       });
+      if (event.last) node.warn(t("errors.malformedMore"));
     }
 
     // ---- resume position --------------------------------------------------------------------
@@ -281,6 +288,7 @@ export = function register(RED: NodeAPI): void {
         onItem,
         onMalformed,
         onState,
+        onNotice: (notice) => node.warn(cfg.redact(notice.message)),
       });
       subscription.start();
     }
@@ -316,7 +324,8 @@ export = function register(RED: NodeAPI): void {
           if (!closing) status.set({ fill: "grey", shape: "ring", text: t("status.disconnected") });
         }, done);
       } else if (action === "subscribe") {
-        const next = typeof msg.package === "string" ? resolveEnv(RED, node, msg.package).trim() : "";
+        // Message content is taken literally: ${VAR} belongs to the node's configuration only.
+        const next = typeof msg.package === "string" ? msg.package.trim() : "";
         if (!next) {
           done(new Error(t("errors.noPackageInMessage")));
           return;
