@@ -12,6 +12,9 @@ export interface StreamRequest {
   url: string;
   headers: Record<string, string>;
   dispatcher?: Dispatcher;
+  /** undici's own timeouts (default 0: none; the caller keeps its own clock). */
+  headersTimeoutMs?: number;
+  bodyTimeoutMs?: number;
 }
 
 export interface StreamHead {
@@ -100,7 +103,7 @@ export function openStream(request: StreamRequest, sink: StreamSink): StreamHand
   try {
     const url = new URL(request.url);
     (request.dispatcher ?? getGlobalDispatcher()).dispatch(
-      { origin: url.origin, path: `${url.pathname}${url.search}`, method: "GET", headers: request.headers, headersTimeout: 0, bodyTimeout: 0 },
+      { origin: url.origin, path: `${url.pathname}${url.search}`, method: "GET", headers: request.headers, headersTimeout: request.headersTimeoutMs ?? 0, bodyTimeout: request.bodyTimeoutMs ?? 0 },
       handler as unknown as Dispatcher.DispatchHandler,
     );
   } catch (error) {
