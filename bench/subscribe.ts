@@ -9,7 +9,8 @@
 //   node build/bench/subscribe.js [--quick]
 // Each measurement runs in its own process (bench/subscribe-worker.ts). The SSE server runs here and
 // serves sandbox Items (3-12 KB, recorded once, encoded once) from memory.
-// BENCH_SUBSCRIBE_VARIANTS=raw,raw-http,... picks other variants (bytes-http and raw-http use node:http).
+// BENCH_SUBSCRIBE_VARIANTS=raw,raw-http,... picks other variants (bytes-http and raw-http use node:http);
+// BENCH_SUBSCRIBE_ROUNDS=n gives --quick more rounds.
 import { fork } from "node:child_process";
 import { join } from "node:path";
 import { request } from "undici";
@@ -176,7 +177,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
   ];
   // Cost growth: time should grow linearly with the count, peak RSS stay flat.
   const plan: Array<{ count: number; rounds: number }> = opts.quick
-    ? [{ count: 10_000, rounds: 1 }]
+    ? [{ count: 10_000, rounds: Number(process.env.BENCH_SUBSCRIBE_ROUNDS ?? 1) }]
     : [
         { count: 10_000, rounds: 5 },
         { count: 100_000, rounds: 3 },
