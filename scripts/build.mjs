@@ -1,11 +1,16 @@
-// Bundles each node into nodes/<name>.js (what Node-RED loads), the sandbox CLI into bin/, and
-// transpiles src/, test/, bench/ and scripts/ into build/ for the test runner and tools.
+// Bundles the nodes into one shared file, nodes/lib/datasphere.js (core and the node skeleton once,
+// not copied into each node), with a one-line nodes/<type>.js per node type (what Node-RED loads);
+// the sandbox CLI into bin/; and transpiles src/, test/, bench/ and scripts/ into build/ for the
+// test runner and tools. ajv, ajv-formats and stac-migrate stay external: installed dependencies,
+// loaded only when a schema check needs them.
 import { build } from "esbuild";
-import { readdirSync, statSync, mkdirSync, chmodSync, existsSync } from "node:fs";
+import { readdirSync, statSync, mkdirSync, chmodSync, existsSync, writeFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
-const external = ["ws", "undici", "bufferutil", "utf-8-validate", "node-red", "playwright-core"];
-const common = { platform: "node", target: "node20", format: "cjs", sourcemap: false, logLevel: "warning" };
+const external = ["ws", "undici", "bufferutil", "utf-8-validate", "node-red", "playwright-core", "ajv", "ajv-formats", "@radiantearth/stac-migrate"];
+const common = { platform: "node", target: "node20", format: "cjs", logLevel: "warning" };
+// Maps without the sources: stack traces name src/ files and lines; the tarball stays small.
+const shipped = { ...common, bundle: true, external, sourcemap: true, sourcesContent: false };
 
 function tsFiles(dir) {
   let out = [];
@@ -19,13 +24,18 @@ function tsFiles(dir) {
   return out;
 }
 
-const nodeEntries = readdirSync("src/nodes").filter((f) => /^datasphere-.*\.ts$/.test(f));
+const nodeTypes = readdirSync("src/nodes").filter((f) => /^datasphere-.*\.ts$/.test(f)).map((f) => f.replace(/\.ts$/, "")).sort();
+const library = nodeTypes.map((type) => `  ${JSON.stringify(type)}: require("./src/nodes/${type}.ts"),`).join("\n");
+rmSync("nodes/lib", { recursive: true, force: true });
+mkdirSync("nodes/lib", { recursive: true });
+for (const type of nodeTypes) {
+  writeFileSync(join("nodes", `${type}.js`), `"use strict";\n// Built by scripts/build.mjs: the ${type} node, from the shared bundle.\nmodule.exports = require("./lib/datasphere.js")[${JSON.stringify(type)}];\n`);
+}
 await Promise.all([
-  ...nodeEntries.map((file) =>
-    build({ ...common, bundle: true, external, entryPoints: [join("src/nodes", file)], outfile: join("nodes", file.replace(/\.ts$/, ".js")) })),
+  build({ ...shipped, stdin: { contents: `module.exports = {\n${library}\n};\n`, resolveDir: ".", sourcefile: "nodes-entry.js", loader: "js" }, outfile: "nodes/lib/datasphere.js" }),
   ...(existsSync("src/sandbox/cli.ts")
-    ? [build({ ...common, bundle: true, external, entryPoints: ["src/sandbox/cli.ts"], outfile: "bin/datasphere-sandbox.js", banner: { js: "#!/usr/bin/env node" } })]
+    ? [build({ ...shipped, entryPoints: ["src/sandbox/cli.ts"], outfile: "bin/datasphere-sandbox.js", banner: { js: "#!/usr/bin/env node" } })]
     : []),
-  build({ ...common, bundle: false, entryPoints: ["src", "test", "bench", "scripts"].flatMap(tsFiles), outdir: "build", outbase: "." }),
+  build({ ...common, bundle: false, sourcemap: false, entryPoints: ["src", "test", "bench", "scripts"].flatMap(tsFiles), outdir: "build", outbase: "." }),
 ]);
 if (existsSync("bin/datasphere-sandbox.js")) chmodSync("bin/datasphere-sandbox.js", 0o755);

@@ -1,5 +1,5 @@
 import { inspect } from "node:util";
-import { authorizationValue, type Endpoints } from "./endpoints";
+import { authorizationValue, httpOrigin, type Endpoints } from "./endpoints";
 
 /**
  * Holds the token and decides where it may go: only to the Data Sphere origins (and hosts the user
@@ -11,7 +11,7 @@ export class Auth {
 
   constructor(private readonly endpoints: Endpoints, token: string, extraOrigins: ReadonlyArray<string> = []) {
     this.#token = token;
-    this.#allowedOrigins = new Set(extraOrigins.map(originOf).filter((o): o is string => o !== undefined));
+    this.#allowedOrigins = new Set(extraOrigins.map(httpOrigin).filter((o): o is string => o !== undefined));
   }
 
   get hasToken(): boolean {
@@ -20,7 +20,7 @@ export class Auth {
 
   mayReceiveToken(url: string | URL): boolean {
     if (this.endpoints.isDatasphereOrigin(url)) return true;
-    const origin = originOf(url);
+    const origin = httpOrigin(url);
     return origin !== undefined && this.#allowedOrigins.has(origin);
   }
 
@@ -55,15 +55,5 @@ export class Auth {
 
   [inspect.custom](): string {
     return this.toString();
-  }
-}
-
-function originOf(url: string | URL): string | undefined {
-  try {
-    const parsed = typeof url === "string" ? new URL(url) : url;
-    const protocol = parsed.protocol === "wss:" ? "https:" : parsed.protocol === "ws:" ? "http:" : parsed.protocol;
-    return `${protocol}//${parsed.host}`;
-  } catch {
-    return undefined;
   }
 }

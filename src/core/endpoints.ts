@@ -59,9 +59,7 @@ export class Endpoints {
     this.apiBase = new URL(settings.apiUrl.endsWith("/") ? settings.apiUrl : `${settings.apiUrl}/`);
     this.publishUrl = settings.publishUrl;
     this.apiOrigin = this.apiBase.origin;
-    // A ws(s) URL's origin is "null" in WHATWG terms; compare by scheme-mapped host instead.
-    const pub = new URL(settings.publishUrl);
-    this.publishOrigin = `${pub.protocol === "wss:" ? "https:" : "http:"}//${pub.host}`;
+    this.publishOrigin = httpOrigin(settings.publishUrl)!;
   }
 
   subscription(pkg: string): string {
@@ -87,9 +85,7 @@ export class Endpoints {
   isDatasphereOrigin(url: string | URL): boolean {
     const parsed = typeof url === "string" ? tryUrl(url) : url;
     if (!parsed) return false;
-    if (parsed.origin === this.apiOrigin) return true;
-    const mapped = parsed.protocol === "wss:" ? "https:" : parsed.protocol === "ws:" ? "http:" : parsed.protocol;
-    return `${mapped}//${parsed.host}` === this.publishOrigin;
+    return parsed.origin === this.apiOrigin || httpOrigin(parsed) === this.publishOrigin;
   }
 
   isApiOrigin(url: string | URL): boolean {
@@ -105,4 +101,15 @@ function requirePackage(pkg: string): void {
 /** The documented header value: the word is `Token`, not `Bearer`. */
 export function authorizationValue(token: string): string {
   return `Token ${token}`;
+}
+
+/**
+ * The origin of a URL with ws/wss mapped to http/https (a ws URL's origin is "null" in WHATWG
+ * terms), so a publish socket and an HTTP origin compare; undefined for an unparseable URL.
+ */
+export function httpOrigin(url: string | URL): string | undefined {
+  const parsed = typeof url === "string" ? tryUrl(url) : url;
+  if (!parsed) return undefined;
+  const protocol = parsed.protocol === "wss:" ? "https:" : parsed.protocol === "ws:" ? "http:" : parsed.protocol;
+  return `${protocol}//${parsed.host}`;
 }

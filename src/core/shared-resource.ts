@@ -23,10 +23,6 @@ export class SharedResource<T extends Closable> {
     return this.users.size;
   }
 
-  get resource(): T | undefined {
-    return this.current;
-  }
-
   async acquire(user: object): Promise<Lease<T>> {
     await this.teardown;
     if (!this.current) this.current = this.create();

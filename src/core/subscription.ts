@@ -338,7 +338,6 @@ export class Subscription {
     let connectedAt = 0;
     let lastByteAt = 0;
     let idleTimer: TimerHandle | undefined;
-    let handle!: StreamHandle;
 
     const checkIdle = () => {
       const quiet = clock.now() - lastByteAt;
@@ -351,7 +350,8 @@ export class Subscription {
     );
     const onAbort = () => handle.abort(new DatasphereError("ABORTED", `${this.what}: closed`));
 
-    handle = openStream(
+    // Declared after the timers that use it: they fire only once the request is under way.
+    const handle: StreamHandle = openStream(
       { url, headers: this.requestHeaders(url, sameOrigin), dispatcher: this.options.dispatcher },
       {
         onHead: ({ statusCode, headers }) => {

@@ -1,22 +1,26 @@
 import { Auth } from "../core/auth";
 import { DEFAULT_API_URL, DEFAULT_PUBLISH_URL, Endpoints, validateEndpointSettings, type AuthMode } from "../core/endpoints";
 import { redact } from "../core/redact";
+import type { Publisher } from "../core/publisher";
 import { SharedResource, type Closable, type Lease } from "../core/shared-resource";
 import type { DatasphereConfigNode } from "./shared/config-node";
 import { resolveEnv } from "./shared/env";
 import type { Node, NodeAPI, NodeDef } from "./shared/node-red";
+import { createPublisher, heartbeatTimeoutMs } from "./shared/publisher-connection";
 import { registerTestConnectionRoute } from "./shared/test-connection";
 
 interface ConfigDef extends NodeDef {
   apiUrl?: string;
   publishUrl?: string;
   authMode?: string;
+  /** Seconds without a heartbeat before the publish socket is replaced; empty: the legacy per-node value. */
+  heartbeatTimeout?: string | number;
 }
 
 export = function register(RED: NodeAPI): void {
-  function DatasphereConfig(this: DatasphereConfigNode & Record<string, unknown>, def: ConfigDef): void {
+  function DatasphereConfig(this: Node<{ token: unknown }>, def: ConfigDef): void {
     RED.nodes.createNode(this, def);
-    const node = this;
+    const node = this as DatasphereConfigNode & Record<string, unknown>;
     const apiUrl = resolveEnv(RED, node, def.apiUrl) || DEFAULT_API_URL;
     const publishUrl = resolveEnv(RED, node, def.publishUrl) || DEFAULT_PUBLISH_URL;
     const token = resolveEnv(RED, node, node.credentials?.token);
@@ -58,6 +62,10 @@ export = function register(RED: NodeAPI): void {
       }
       return resource.acquire(user);
     };
+    node.publisher = (user: object, legacyHeartbeatTimeout?: unknown): Promise<Lease<Publisher>> =>
+      node.acquireShared("publisher", user, () =>
+        createPublisher(RED, { endpoints: endpoints!, auth: auth!, authMode, redact: node.redact }, heartbeatTimeoutMs(resolveEnv(RED, node, String(def.heartbeatTimeout ?? "")), legacyHeartbeatTimeout)),
+      );
     node.redact = (text: string) => redact(text, auth ? auth.secrets() : token ? [token] : []);
 
     node.on("close", (_removed: boolean, done: () => void) => {

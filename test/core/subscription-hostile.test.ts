@@ -76,18 +76,19 @@ describe("core/subscription against hostile streams", function () {
     const items = makeItems(600, 2000);
     const events = items.map((item, i) => `id: ${i + 1}\ndata: ${item}\n\n`);
     const total = Buffer.byteLength(events.join("")) + 700;
-    let c: Client | undefined;
+    const current: { c?: Client } = {};
     // The reset comes once the client process has received every byte (a reset racing data still in
     // the kernel's receive queue loses it in any client): what it received must all be delivered.
-    const received = waitFor(() => c?.sub.stats.bytes === total, "the client received every byte");
+    const received = waitFor(() => current.c?.sub.stats.bytes === total, "the client received every byte");
     const s = await server((r) =>
       r.n === 0 ? { writes: [...events, events[0].slice(0, 700)], hold: received, then: "reset" } : { writes: [], then: "open" },
     );
     // The consumer takes one Item per millisecond: far slower than the socket.
     let taken = 0;
-    c = client(s.url, { maxUntaken: 10 });
+    const c = client(s.url, { maxUntaken: 10 });
+    current.c = c;
     const taker = setInterval(() => {
-      if (c && c.sub.untaken > 0) {
+      if (c.sub.untaken > 0) {
         taken++;
         c.sub.release(1);
       }

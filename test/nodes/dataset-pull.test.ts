@@ -464,6 +464,9 @@ describe("datasphere-dataset-pull node", function () {
     await waitFor(() => (pull.error as { args: unknown[][] }).args.length >= 2, "two errors");
     const errors = (pull.error as { args: unknown[][] }).args.map((a) => String((a[0] as Error)?.message ?? a[0]));
     assert.ok(errors.some((e) => e.includes("errors.unknownAction")), errors.join("\n"));
+    // Catch gets the typed error with its code, for a refused action and for a failed pull alike.
+    const codes = (pull.error as { args: unknown[][] }).args.map((a) => (a[0] as { code?: string }).code);
+    assert.deepEqual(codes, ["BAD_REQUEST", "BAD_REQUEST"]);
   });
 
   it("examples/dataset-pull-to-join.json runs against the sandbox: the join gets all 200 Items", async () => {

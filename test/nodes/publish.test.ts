@@ -79,6 +79,8 @@ describe("datasphere-publish-out node", function () {
     node.receive({ payload: JSON.stringify(item("b")), activeParent: "other-parent", provider: "astro_dynamic", subscribable: false });
     node.receive({ payload: item("c"), provider: "" });
     await waitFor(() => ok.length === 3, "three done()");
+    // done() means flushed to the socket, not yet read by the server: wait for the server's side.
+    await waitFor(() => s.messages.length >= 3, "the server read three messages");
     assert.equal(err.length, 0);
     assert.deepEqual(s.messages.map((m) => m.json), [
       { active_parent: "cool-sat", data: item("a"), provider: "node-provider", subscribable: true },
@@ -273,6 +275,8 @@ describe("datasphere-publish-out node", function () {
     await waitFor(() => ok.length === 1, "sent after the stalled handshake was replaced", 15_000);
     const publisher = node.publisher;
     assert.equal(publisher.stats.handshakeTimeouts, 1);
+    // ok means the publisher flushed the message; the sandbox records it when it has read it.
+    await waitFor(() => sb.published.length >= 1, "the sandbox received the message");
     assert.equal(sb.published.length, 1);
     sb.faults.set({ silent: true }, "publish");
     // Replace the healthy socket (msg.action-style disconnect/connect); the new one is silent.
@@ -290,6 +294,23 @@ describe("datasphere-publish-out node", function () {
     await waitFor(() => sb.published.length === 2, "message after the silent socket");
     assert.deepEqual(sb.published.map((p) => p.data.id), ["through-faults", "after-silence"]);
     assert.equal(err.length, 0);
+  });
+
+  it("the socket's heartbeat deadline is the config node's; a flow saved before keeps its publish node's value", async () => {
+    // The server sends no heartbeats: a short deadline replaces the socket, the 60 s one does not.
+    const s = await server();
+    const silentFor = (config: Record<string, unknown>, node: Record<string, unknown>) => [{ ...cfg(s.url), ...config }, pub("pub1", node)];
+    await helper.load(NODES(), silentFor({ heartbeatTimeout: 0.3 }, { heartbeatTimeout: 60 }), { cfg: { token: TOKEN } });
+    await waitFor(() => (helper.getNode("pub1").publisher?.stats.heartbeatTimeouts ?? 0) >= 1, "the config node's 0.3 s deadline is in force");
+    await helper.unload();
+    await helper.load(NODES(), silentFor({}, { heartbeatTimeout: 0.3 }), { cfg: { token: TOKEN } });
+    await waitFor(() => (helper.getNode("pub1").publisher?.stats.heartbeatTimeouts ?? 0) >= 1, "the publish node's legacy 0.3 s deadline is in force");
+    await helper.unload();
+    await helper.load(NODES(), silentFor({ heartbeatTimeout: 60 }, { heartbeatTimeout: 0.3 }), { cfg: { token: TOKEN } });
+    const publisher = helper.getNode("pub1");
+    await waitFor(() => publisher.publisher?.status.state === "connected", "connected");
+    await sleep(1_000);
+    assert.equal(publisher.publisher.stats.heartbeatTimeouts, 0, "the config node's 60 s wins over the node's 0.3 s");
   });
 
   it("without a usable configuration: red status, and each message ends in done(err)", async () => {

@@ -1,4 +1,6 @@
 import { strict as assert } from "node:assert";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { startSandbox, type Sandbox } from "../../src/sandbox";
 import { builtNode, configNode, helper, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
 import type { NodeMessage, NodeStatus } from "../../src/nodes/shared/node-red";
@@ -234,6 +236,35 @@ describe("datasphere-subscribe-in node (sandbox)", function () {
     } finally {
       await helper.unload();
       await stopper.close();
+    }
+  });
+
+  it("msg.package is taken as it is: a ${VAR} in a message is not expanded (no token leak); errors reach Catch typed", async () => {
+    const seen: string[] = [];
+    const recorder = createServer((req, res) => {
+      seen.push(decodeURIComponent(req.url ?? ""));
+      res.statusCode = 404;
+      res.end();
+    });
+    await new Promise<void>((resolve) => recorder.listen(0, "127.0.0.1", resolve));
+    process.env.DS_SUB_SECRET = TOKEN;
+    try {
+      const apiUrl = `http://127.0.0.1:${(recorder.address() as AddressInfo).port}`;
+      const h = await load({ url: apiUrl, publishUrl: sb.publishUrl } as Sandbox, { autoConnect: false });
+      h.node.receive({ action: "subscribe", package: "${DS_SUB_SECRET}" });
+      await waitFor(() => seen.length >= 1, "the subscription request");
+      assert.ok(seen[0].includes("${DS_SUB_SECRET}"), seen[0]);
+      assert.ok(!seen.some((u) => u.includes(TOKEN)), "the token is not in any URL");
+      h.node.receive({ action: "launch" });
+      await waitFor(() => h.errors.some((a) => String(a[0]).includes("errors.unknownAction")), "unknown action reported");
+      const error = h.errors.find((a) => String(a[0]).includes("errors.unknownAction"))![0] as { code?: string; name?: string };
+      assert.equal(error.code, "BAD_REQUEST");
+      assert.equal(error.name, "DatasphereError");
+      assertNoToken(h);
+    } finally {
+      delete process.env.DS_SUB_SECRET;
+      await helper.unload();
+      await new Promise((resolve) => recorder.close(resolve));
     }
   });
 });

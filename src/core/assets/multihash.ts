@@ -1,5 +1,3 @@
-import { createHash, type Hash } from "node:crypto";
-
 /** The multihash algorithms we can compute, by their lowercase hex prefix (code varint + length). */
 const ALGORITHMS: ReadonlyArray<{ prefix: string; name: string; node: string; digestBytes: number }> = [
   { prefix: "1220", name: "sha2-256", node: "sha256", digestBytes: 32 },
@@ -33,17 +31,9 @@ export function parseMultihash(value: unknown): ParsedChecksum | undefined {
   return { kind: "unsupported", multihash: text, reason: `multihash code ${text.slice(0, 4)}… is not one we can compute` };
 }
 
-export function createChecksumHash(parsed: ParsedChecksum | undefined): Hash | undefined {
-  return parsed?.kind === "supported" ? createHash(parsed.nodeAlgorithm) : undefined;
-}
-
 /** The multihash hex of a digest, for tests and for servers that publish checksums. */
 export function toMultihash(algorithm: "sha2-256" | "sha2-512" | "sha3-256" | "md5" | "sha1", digestHex: string): string {
   const alg = ALGORITHMS.find((a) => a.name === algorithm);
   if (!alg) throw new Error(`unknown algorithm ${algorithm}`);
   return alg.prefix + digestHex.toLowerCase();
-}
-
-export function nodeAlgorithmOf(algorithm: "sha2-256" | "sha2-512" | "sha3-256" | "md5" | "sha1"): string {
-  return ALGORITHMS.find((a) => a.name === algorithm)!.node;
 }

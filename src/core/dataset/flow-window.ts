@@ -1,4 +1,5 @@
 import { abortError } from "../abort";
+import { systemClock, type Clock, type TimerHandle } from "../clock";
 
 /**
  * A bounded count of messages in flight. The producer waits for room before sending; whoever
@@ -7,12 +8,12 @@ import { abortError } from "../abort";
 export class FlowWindow {
   private count = 0;
   private releases = 0;
-  private waiter?: { resolve: (room: boolean) => void; reject: (e: Error) => void; signal?: AbortSignal; onAbort: () => void; timer?: NodeJS.Timeout };
+  private waiter?: { resolve: (room: boolean) => void; reject: (e: Error) => void; signal?: AbortSignal; onAbort: () => void; timer?: TimerHandle };
 
   /** A waiting producer is woken when the count falls to `lowWater` (default: half the size), so it sends in bursts, not one message per release. */
   readonly lowWater: number;
 
-  constructor(readonly size: number, lowWater?: number) {
+  constructor(readonly size: number, lowWater?: number, private readonly clock: Clock = systemClock) {
     this.lowWater = Math.max(0, Math.min(size - 1, lowWater ?? Math.floor(size / 2)));
   }
 
@@ -49,7 +50,7 @@ export class FlowWindow {
     if (this.waiter) throw new Error("FlowWindow: one waiter at a time");
     return new Promise((resolve, reject) => {
       const onAbort = () => {
-        if (this.waiter?.timer) clearTimeout(this.waiter.timer);
+        this.clock.clearTimeout(this.waiter?.timer);
         this.waiter = undefined;
         reject(abortError("pull"));
       };
@@ -61,7 +62,7 @@ export class FlowWindow {
           if (!this.waiter) return;
           if (this.releases !== seen) {
             seen = this.releases;
-            this.waiter.timer = setTimeout(check, stallMs);
+            this.waiter.timer = this.clock.setTimeout(check, stallMs);
             return;
           }
           const waiter = this.waiter;
@@ -69,7 +70,7 @@ export class FlowWindow {
           waiter.signal?.removeEventListener("abort", waiter.onAbort);
           waiter.resolve(false);
         };
-        this.waiter.timer = setTimeout(check, stallMs);
+        this.waiter.timer = this.clock.setTimeout(check, stallMs);
       }
     });
   }
@@ -83,7 +84,7 @@ export class FlowWindow {
   private wake(): void {
     const waiter = this.waiter!;
     this.waiter = undefined;
-    if (waiter.timer) clearTimeout(waiter.timer);
+    this.clock.clearTimeout(waiter.timer);
     waiter.signal?.removeEventListener("abort", waiter.onAbort);
     waiter.resolve(true);
   }
@@ -97,10 +98,6 @@ export class DeliveryTracker {
   private readonly pending = new Map<string, number>();
 
   constructor(readonly window: FlowWindow) {}
-
-  get tracked(): number {
-    return this.pending.size;
-  }
 
   isTracked(msgid: unknown): boolean {
     return typeof msgid === "string" && this.pending.has(msgid);

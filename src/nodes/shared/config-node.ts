@@ -1,5 +1,6 @@
 import type { Auth } from "../../core/auth";
 import type { AuthMode, Endpoints } from "../../core/endpoints";
+import type { Publisher } from "../../core/publisher";
 import type { Closable, Lease } from "../../core/shared-resource";
 import type { Node } from "./node-red";
 
@@ -16,10 +17,15 @@ export interface DatasphereConfigNode extends Node<{ token?: string }> {
   deregister(user: Node): void;
   /** A connection owned by this config node and shared by key, reference counted per user. */
   acquireShared<T extends Closable>(key: string, user: object, create: () => T): Promise<Lease<T>>;
+  /** The publish connection this config node owns (shared by its publish nodes, with its socket settings). */
+  publisher(user: object, legacyHeartbeatTimeout?: unknown): Promise<Lease<Publisher>>;
   /** Removes the token (and only it) from a text built from outside data. */
   redact(text: string): string;
 }
 
-export function isUsableConfig(config: DatasphereConfigNode | null | undefined): config is DatasphereConfigNode & { endpoints: Endpoints; auth: Auth } {
+/** A config node whose endpoints and token are valid. */
+export type UsableConfig = DatasphereConfigNode & { endpoints: Endpoints; auth: Auth };
+
+export function isUsableConfig(config: DatasphereConfigNode | null | undefined): config is UsableConfig {
   return !!config && !!config.endpoints && !!config.auth;
 }

@@ -9,7 +9,7 @@ const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 export function resolveEnv(RED: NodeAPI, node: Node | null, value: string | undefined): string {
   if (!value) return "";
   return value.replace(ENV_REFERENCE, (_whole, name: string) => {
-    const fromFlow = RED.util.getSetting ? RED.util.getSetting(node, name) : undefined;
+    const fromFlow = RED.util.getSetting ? RED.util.getSetting(node as Node, name) : undefined;
     return fromFlow ?? process.env[name] ?? "";
   });
 }
