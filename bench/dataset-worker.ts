@@ -1,5 +1,6 @@
 // One measurement of bench/dataset.ts, in its own process so that its RSS is its own:
-//   raw:  undici request + StringDecoder + line splitter + JSON.parse (the baseline)
+//   raw:  undici request + StringDecoder + line splitter + JSON.parse (a baseline)
+//   raw-http: the same over node:http (the other baseline; the node is compared with the faster one)
 //   node: a real Node-RED runtime embedded here (RED.init/RED.start; not node-red-node-test-helper,
 //         whose sinon spies keep every message) running datasphere-dataset-pull into a sink node.
 // Input: one JSON argument. Output: one JSON line on stdout.
@@ -13,7 +14,7 @@ import { repoRoot } from "../test/helpers/paths";
 import { startEmbeddedNodeRed } from "./embedded-node-red";
 
 export interface WorkerInput {
-  variant: "raw" | "node";
+  variant: "raw" | "raw-http" | "node";
   apiUrl: string;
   token: string;
   package: string;
@@ -81,6 +82,35 @@ async function runRaw(input: WorkerInput): Promise<WorkerResult> {
       items++;
     }
   }
+  for (const line of splitter.end()) if (line.length > 0 && JSON.parse(line)) items++;
+  void keep;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { items, seconds, idleRssMb: idle, peakRssMb: peak.stop() };
+}
+
+async function runRawHttp(input: WorkerInput): Promise<WorkerResult> {
+  const idle = await settle();
+  const peak = sampler();
+  const started = process.hrtime.bigint();
+  const url = `${input.apiUrl}/api/dataset/v1/${encodeURIComponent(input.package)}/stream/?${input.query}`;
+  const decoder = new StringDecoder("utf8");
+  const splitter = new LineSplitter();
+  let items = 0;
+  let keep: unknown;
+  await new Promise<void>((resolve, reject) => {
+    const { get } = require("node:http") as typeof import("node:http");
+    get(url, { headers: { authorization: `Token ${input.token}` } }, (res) => {
+      res.on("data", (chunk: Buffer) => {
+        for (const line of splitter.push(decoder.write(chunk))) {
+          if (line.length === 0) continue;
+          keep = JSON.parse(line);
+          items++;
+        }
+      });
+      res.on("end", resolve);
+      res.on("error", reject);
+    }).on("error", reject);
+  });
   for (const line of splitter.end()) if (line.length > 0 && JSON.parse(line)) items++;
   void keep;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -195,7 +225,7 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
 
 if (require.main === module) {
   const input = JSON.parse(process.argv[2]) as WorkerInput;
-  (input.variant === "raw" ? runRaw(input) : runNode(input)).then(
+  (input.variant === "raw" ? runRaw(input) : input.variant === "raw-http" ? runRawHttp(input) : runNode(input)).then(
     (result) => {
       process.stdout.write(`${JSON.stringify(result)}\n`);
       process.exit(0);

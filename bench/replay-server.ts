@@ -8,10 +8,12 @@ export interface ReplayServer {
 
 /**
  * A loopback server that is never the bottleneck: the handler answers with `count` pre-encoded pieces,
- * written in 64 KiB batches with backpressure. `route` returns null to answer the request itself.
+ * written in 64 KiB batches (or one write per piece) with backpressure. `route` returns null to answer the request itself.
  */
 export async function startReplayServer(
   route: (req: IncomingMessage, res: ServerResponse) => { count: number; piece(i: number): Buffer[] } | null,
+  /** Bytes gathered per write (default 64 KiB); 0 writes each piece on its own, as a live server flushing each event. */
+  batchBytes = 64 * 1024,
 ): Promise<ReplayServer> {
   const server = createServer(async (req, res) => {
     const plan = route(req, res);
@@ -24,7 +26,7 @@ export async function startReplayServer(
         batch.push(part);
         size += part.length;
       }
-      if (size >= 64 * 1024 || i === plan.count - 1) {
+      if (size >= batchBytes || i === plan.count - 1) {
         const ok = res.write(Buffer.concat(batch, size));
         batch = [];
         size = 0;

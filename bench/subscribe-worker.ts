@@ -11,10 +11,11 @@ import { join } from "node:path";
 import { request } from "undici";
 import { SseParser } from "../src/core/sse";
 import { Subscription } from "../src/core/subscription";
+import { openStream } from "../src/core/stream-dispatch";
 import { repoRoot } from "../test/helpers/paths";
 import { startEmbeddedNodeRed } from "./embedded-node-red";
 
-export type Variant = "bytes" | "bytes-http" | "raw-http" | "core" | "json" | "json-hot" | "raw" | "eventsource" | "undici-es" | "node";
+export type Variant = "bytes" | "bytes-http" | "raw-http" | "raw-dispatch" | "core" | "json" | "json-hot" | "raw" | "eventsource" | "undici-es" | "node";
 
 export interface WorkerInput {
   variant: Variant;
@@ -216,6 +217,31 @@ async function runRawHttp(input: WorkerInput): Promise<WorkerResult> {
   return { items, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssMb: peak.stop() };
 }
 
+/** As runRaw, over undici's dispatch API (no Readable body): what the Subscription reads through. */
+async function runRawDispatch(input: WorkerInput): Promise<WorkerResult> {
+  await settle();
+  const peak = sampler();
+  const started = process.hrtime.bigint();
+  let items = 0;
+  let keep: unknown;
+  const parser = new SseParser();
+  const handle = openStream(
+    { url: input.url, headers: headers(input) },
+    {
+      onHead: () => undefined,
+      onData: (chunk) => {
+        for (const event of parser.push(chunk)) {
+          keep = JSON.parse(event.data);
+          items++;
+        }
+      },
+    },
+  );
+  await handle.done;
+  void keep;
+  return { items, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssMb: peak.stop() };
+}
+
 /** Our core Subscription (reconnecting reader, de-dup, yields after each chunk), no Node-RED. */
 async function runCore(input: WorkerInput): Promise<WorkerResult> {
   await settle();
@@ -356,6 +382,7 @@ const RUNNERS: Record<Variant, (input: WorkerInput) => Promise<WorkerResult>> = 
   "json-hot": runJsonHot,
   raw: runRaw,
   "raw-http": runRawHttp,
+  "raw-dispatch": runRawDispatch,
   core: runCore,
   eventsource: runEventsourcePackage,
   "undici-es": runUndiciEventSource,

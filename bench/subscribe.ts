@@ -1,13 +1,16 @@
 // Subscribe: Items/s through datasphere-subscribe-in into a downstream node in a real Node-RED
 // runtime, next to (same run, alternating rounds): reading and discarding the bytes (the I/O
 // ceiling), JSON.parse alone on the same Items (the CPU floor, fresh strings, only the parse timed;
-// also the old hot-cache variant for comparison), the raw baseline (undici + our SSE parser +
-// JSON.parse), the `eventsource` package and undici's EventSource. At 10k, 100k and 1M Items
-// (--quick: 10k, one round).
+// also the old hot-cache variant on request), the raw readers (our SSE parser + JSON.parse over
+// undici request, node:http and undici dispatch: each node is compared with the fastest of them),
+// the `eventsource` package and undici's EventSource. Against two servers: 64 KiB batched writes,
+// and one event per write (a live server flushing each event). At 10k and 100k Items (--quick: 10k,
+// one round).
 //   node build/bench/subscribe.js [--quick]
 // Each measurement runs in its own process (bench/subscribe-worker.ts). The SSE server runs here and
 // serves sandbox Items (3-12 KB, recorded once, encoded once) from memory.
-// BENCH_SUBSCRIBE_VARIANTS=raw,raw-http,... picks other variants (bytes-http and raw-http use node:http).
+// BENCH_SUBSCRIBE_VARIANTS=raw,raw-http,... picks other variants (bytes-http and raw-http use node:http);
+// BENCH_SUBSCRIBE_ROUNDS=n gives --quick more rounds.
 import { fork } from "node:child_process";
 import { join } from "node:path";
 import { request } from "undici";
@@ -47,7 +50,7 @@ export async function recordItems(): Promise<string[]> {
  * Items are encoded once; each write is one Buffer.concat, so the server (its own process) stays far
  * above what any reader here can take (see the "read and discard" row).
  */
-export async function startSseReplayServer(items: string[]): Promise<ReplayServer> {
+export async function startSseReplayServer(items: string[], batchBytes = 64 * 1024): Promise<ReplayServer> {
   const encoded = items.map((item) => Buffer.from(`data: ${item}\n\n`));
   return startReplayServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
@@ -57,7 +60,7 @@ export async function startSseReplayServer(items: string[]): Promise<ReplayServe
       return null;
     }
     return { count, piece: (i) => [Buffer.from(`id: ${i + 1}\n`, "latin1"), encoded[i % encoded.length]] };
-  });
+  }, batchBytes);
 }
 
 function runWorker(input: WorkerInput): Promise<WorkerResult> {
@@ -65,8 +68,8 @@ function runWorker(input: WorkerInput): Promise<WorkerResult> {
     const child = fork(join(__dirname, "subscribe-worker.js"), [JSON.stringify(input)], { execArgv: ["--expose-gc", "--no-warnings"], stdio: ["ignore", "pipe", "inherit", "ipc"] });
     let out = "";
     child.stdout!.on("data", (d) => (out += d));
-    // A stuck worker fails the run (naming the variant) instead of holding it: 60 s, or 2,000 Items/s.
-    const timer = setTimeout(() => child.kill(), Math.max(60_000, input.count / 2));
+    // A stuck worker fails the run (naming the variant) instead of holding it: 120 s, or 250 Items/s.
+    const timer = setTimeout(() => child.kill(), Math.max(120_000, input.count * 4));
     child.on("exit", (code) => {
       clearTimeout(timer);
       const line = out.trim().split("\n").pop() ?? "";
@@ -83,6 +86,7 @@ const LABELS: Record<Variant, string> = {
   "json-hot": "JSON.parse re-parsing 1,000 hot strings (the old, unfair floor)",
   raw: "raw: undici + our SSE parser + JSON.parse",
   "raw-http": "node:http + our SSE parser + JSON.parse",
+  "raw-dispatch": "undici dispatch + our SSE parser + JSON.parse",
   core: "core: our Subscription class, no Node-RED",
   eventsource: "eventsource package + JSON.parse",
   "undici-es": "undici EventSource + JSON.parse",
@@ -90,8 +94,10 @@ const LABELS: Record<Variant, string> = {
 };
 
 /** Every variant at 10k and 100k Items; the slow peers sit out the 1M round (minutes each, nothing new). */
-const VARIANTS: Variant[] = ["bytes", "json", "json-hot", "raw", "core", "node", "eventsource", "undici-es"];
-const VARIANTS_1M: Variant[] = ["bytes", "json", "raw", "core", "node", "eventsource"];
+const VARIANTS: Variant[] = ["bytes", "json", "raw", "raw-http", "raw-dispatch", "core", "node", "eventsource", "undici-es"];
+const VARIANTS_1M: Variant[] = ["bytes", "json", "raw", "raw-http", "raw-dispatch", "core", "node", "eventsource"];
+/** The raw readers: each node is compared with the fastest of them in the same run. */
+const RAW: Variant[] = ["raw", "raw-http", "raw-dispatch"];
 
 function variantsFor(count: number): Variant[] {
   const env = process.env.BENCH_SUBSCRIBE_VARIANTS;
@@ -100,7 +106,7 @@ function variantsFor(count: number): Variant[] {
 }
 
 /** One workload: `rounds` rounds, each running every variant once (order reversed every other round). */
-async function measure(serverUrl: string, count: number, rounds: number, avgKb: number): Promise<BenchRow[]> {
+async function measure(serverUrl: string, count: number, rounds: number, avgKb: number, serverKind: string): Promise<BenchRow[]> {
   const variants = variantsFor(count);
   const results = new Map<Variant, WorkerResult[]>(variants.map((v) => [v, []]));
   const skipped = new Map<Variant, string>();
@@ -118,11 +124,13 @@ async function measure(serverUrl: string, count: number, rounds: number, avgKb: 
       results.get(variant)!.push(result);
     }
   }
-  const workload = `subscribe ${count.toLocaleString("en-US")} Items (${DISTINCT} sandbox Items, 3-12 KB, avg ${avgKb.toFixed(1)} KB)`;
+  const workload = `subscribe ${count.toLocaleString("en-US")} Items, ${serverKind} (${DISTINCT} sandbox Items, 3-12 KB, avg ${avgKb.toFixed(1)} KB)`;
   const rate = (x: WorkerResult) => x.items / x.seconds;
   const medians = new Map<Variant, number>();
   for (const v of variants) if (results.get(v)!.length) medians.set(v, median(results.get(v)!.map(rate)));
   const floor = medians.get("json");
+  const cpu = (v: Variant) => median(results.get(v)!.map((x) => x.cpuUsPerItem ?? NaN));
+  const fastestRaw = RAW.filter((v) => medians.has(v)).sort((a, b) => medians.get(b)! - medians.get(a)!)[0];
   const rows: BenchRow[] = [];
   for (const v of variants) {
     const list = results.get(v)!;
@@ -146,10 +154,14 @@ async function measure(serverUrl: string, count: number, rounds: number, avgKb: 
       row.ratio = medians.get(v)! / floor;
     }
     if (v === "json") row.note += "; RSS holds a batch of 10,000 fresh strings";
-    if (v === "node") {
+    row.note += `; CPU ${cpu(v).toFixed(0)} us/Item`;
+    if ((v === "node" || v === "core") && fastestRaw) {
       const es = medians.get("eventsource");
-      const raw = medians.get("raw");
-      row.note += `; goal >= 0.80 of JSON.parse alone${raw ? `; ${(medians.get(v)! / raw).toFixed(2)} x raw` : ""}${es ? `; ${(medians.get(v)! / es).toFixed(2)} x eventsource (goal >= 1.5)` : ""}`;
+      const raw = medians.get(fastestRaw)!;
+      row.note +=
+        `; ${(medians.get(v)! / raw).toFixed(2)} x fastest raw (${fastestRaw}; goal >= 0.9)` +
+        `; CPU/Item ${(cpu(v) / cpu(fastestRaw)).toFixed(2)} x raw (goal <= 1.3)` +
+        (es ? `; ${(medians.get(v)! / es).toFixed(2)} x eventsource (goal >= 1.5)` : "");
     }
     rows.push(row);
   }
@@ -159,20 +171,22 @@ async function measure(serverUrl: string, count: number, rounds: number, avgKb: 
 export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
   const items = await recordItems();
   const avgKb = items.reduce((n, s) => n + s.length, 0) / items.length / 1024;
-  const server = await startSseReplayServer(items);
+  const servers = [
+    { kind: "batched server (64 KiB writes)", server: await startSseReplayServer(items) },
+    { kind: "one event per write", server: await startSseReplayServer(items, 0) },
+  ];
   // Cost growth: time should grow linearly with the count, peak RSS stay flat.
   const plan: Array<{ count: number; rounds: number }> = opts.quick
-    ? [{ count: 10_000, rounds: 1 }]
+    ? [{ count: 10_000, rounds: Number(process.env.BENCH_SUBSCRIBE_ROUNDS ?? 1) }]
     : [
         { count: 10_000, rounds: 5 },
         { count: 100_000, rounds: 3 },
-        { count: 1_000_000, rounds: 1 },
       ];
   const rows: BenchRow[] = [];
   try {
-    for (const { count, rounds } of plan) rows.push(...(await measure(server.url, count, rounds, avgKb)));
+    for (const { kind, server } of servers) for (const { count, rounds } of plan) rows.push(...(await measure(server.url, count, rounds, avgKb, kind)));
   } finally {
-    await server.close();
+    for (const { server } of servers) await server.close();
   }
   return rows;
 }

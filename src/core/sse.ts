@@ -36,6 +36,11 @@ export class SseParser {
   retryMs?: number;
   /** The last event id string set by a dispatch (what `Last-Event-ID` should carry). */
   lastEventId = "";
+  /**
+   * Set when a line or an event's data went over the limit (a PROTOCOL error): the events completed
+   * before it were returned, and every later push returns nothing. The caller ends the connection.
+   */
+  failure?: DatasphereError;
 
   private readonly decoder = new StringDecoder("utf8");
   private readonly maxLength: number;
@@ -57,8 +62,9 @@ export class SseParser {
 
   /** Feeds a chunk (bytes are decoded as UTF-8 across chunk boundaries); returns the events it completes. */
   push(chunk: string | Uint8Array): SseEvent[] {
-    let text = typeof chunk === "string" ? chunk : this.decoder.write(chunk as Buffer);
     const out: SseEvent[] = [];
+    if (this.failure) return out;
+    let text = typeof chunk === "string" ? chunk : this.decoder.write(chunk as Buffer);
     if (text.length === 0) return out;
     if (!this.started) {
       this.started = true;
@@ -74,10 +80,7 @@ export class SseParser {
       // No line end yet: keep the piece, so a long line arriving in small chunks costs linear time.
       this.rest.push(text);
       this.restLength += text.length;
-      if (this.restLength > this.maxLength) {
-        this.clearRest();
-        throw new DatasphereError("PROTOCOL", `event stream line longer than ${this.maxLength} characters`);
-      }
+      if (this.restLength > this.maxLength) this.fail(`event stream line longer than ${this.maxLength} characters`);
       return out;
     }
     let buf = text;
@@ -110,16 +113,14 @@ export class SseParser {
         }
       }
       this.line(buf, pos, end, out);
+      if (this.failure) return out;
       pos = next;
     }
     if (pos < length) {
       const tail = buf.slice(pos);
       this.rest.push(tail);
       this.restLength = tail.length;
-      if (this.restLength > this.maxLength) {
-        this.clearRest();
-        throw new DatasphereError("PROTOCOL", `event stream line longer than ${this.maxLength} characters`);
-      }
+      if (this.restLength > this.maxLength) this.fail(`event stream line longer than ${this.maxLength} characters`);
     }
     return out;
   }
@@ -134,6 +135,13 @@ export class SseParser {
     this.eventType = "";
     this.blockId = undefined;
     return [];
+  }
+
+  private fail(message: string): void {
+    this.failure = new DatasphereError("PROTOCOL", `${message}: the connection is dropped and opened again`);
+    this.clearRest();
+    this.hasData = false;
+    this.dataBuf = "";
   }
 
   private clearRest(): void {
@@ -152,7 +160,7 @@ export class SseParser {
     if (first === COLON) return;
     if (first === BRACE || first === BRACKET) {
       this.appendData(buf.slice(start, end));
-      this.dispatch(out);
+      if (!this.failure) this.dispatch(out);
       return;
     }
     // The field name is compared in place (no string per line); only the value is sliced.
@@ -183,11 +191,7 @@ export class SseParser {
   private appendData(value: string): void {
     if (this.hasData) {
       this.dataBuf += "\n" + value;
-      if (this.dataBuf.length > this.maxLength) {
-        this.hasData = false;
-        this.dataBuf = "";
-        throw new DatasphereError("PROTOCOL", `event data longer than ${this.maxLength} characters`);
-      }
+      if (this.dataBuf.length > this.maxLength) this.fail(`event data longer than ${this.maxLength} characters`);
     } else {
       this.dataBuf = value;
       this.hasData = true;

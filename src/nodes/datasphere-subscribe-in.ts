@@ -51,14 +51,14 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
   let loggedReason = "";
   let warnedAt = 0;
   let warnSuppressed = 0;
-  const counts = { items: 0, malformed: 0, invalid: 0 };
+  const counts = { items: 0, invalid: 0 };
 
   const reasonText = (error: DatasphereError | undefined) => t(REASONS[error?.code ?? ""] ?? "reason.network", { status: error?.status });
   const positionOf = (current: Subscription | undefined) => (current ? { package: subscribedPackage, lastEventId: current.lastEventId } : undefined);
 
   /** `asState`: the connection just opened (shown at once); else a count/rate update (throttled). */
   function connectedStatus(rate: number, asState = false): void {
-    const bad = counts.malformed + counts.invalid;
+    const bad = (subscription?.stats.malformed ?? 0) + counts.invalid;
     const shown = { count: counts.items, rate: Math.round(rate), bad };
     (asState ? status.set : status.progress).call(status, { fill: "green", shape: "dot", text: bad > 0 ? t("status.connectedWithProblems", shown) : t("status.connected", shown) });
   }
@@ -93,6 +93,11 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
         loggedState = change.state;
         return;
       }
+      case "stopped":
+        status.set({ fill: "red", shape: "ring", text: t("status.stopped") });
+        node.warn(t("log.stopped", { package: subscribedPackage }));
+        loggedState = change.state;
+        return;
     }
   }
 
@@ -128,9 +133,9 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
   }
 
   function onMalformed(event: MalformedEvent): void {
-    counts.malformed += 1;
     const reason = event.reason === "not JSON" ? t("errors.notJson") : t("errors.notObject");
     node.error(t("errors.malformed", { id: event.eventId ?? "-", reason, preview: event.preview }), { topic: subscribedPackage, eventId: event.eventId, payload: event.preview });
+    if (event.last) node.warn(t("errors.malformedMore"));
   }
 
   async function connect(): Promise<void> {
@@ -161,6 +166,7 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
       onItem,
       onMalformed,
       onState,
+      onNotice: (notice) => node.warn(kit.redact(notice.message)),
     });
     subscription.start();
   }
@@ -195,7 +201,7 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
         if (next === subscribedPackage && subscription) return;
         await disconnect();
         pkg = next;
-        counts.items = counts.malformed = counts.invalid = 0;
+        counts.items = counts.invalid = 0;
         await connect();
       },
     },

@@ -59,6 +59,8 @@ export interface SandboxOptions {
   replayBuffer?: number;
   /** Events queued for one slow subscriber before it is dropped; default 10000. */
   maxQueuedEvents?: number;
+  /** Subscription streams: one write per event ("event", default, like a live server) or "batched" per event-loop turn. */
+  subscriptionWrites?: "event" | "batched";
   /** `provider` default of publish messages (the token's organisation); default "sandbox-org". */
   organisation?: string;
   /** 404 for subscription packages nobody declared or published to; default false (any name is accepted and waits). */
@@ -206,6 +208,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     retryMs: options.retryMs ?? 3_000,
     replayBuffer: options.replayBuffer ?? 1000,
     maxQueuedEvents: options.maxQueuedEvents ?? 10_000,
+    writes: options.subscriptionWrites,
     onInjected: () => faults.injected++,
   });
 

@@ -20,6 +20,11 @@ export interface HubOptions {
   replayBuffer: number;
   /** Most events queued for one slow subscriber before the server drops it (it can resume with Last-Event-ID). */
   maxQueuedEvents: number;
+  /**
+   * "event" (default): one write per event, as a live server that flushes each event does.
+   * "batched": the events of one turn of the event loop in one write (the bench's kind server).
+   */
+  writes?: "event" | "batched";
   onInjected: () => void;
 }
 
@@ -30,6 +35,8 @@ class Subscriber {
   readonly queue: string[] = [];
   blocked = false;
   readonly #timer: NodeJS.Timeout | undefined;
+  #batch = "";
+  #batchTimer: NodeJS.Immediate | undefined;
 
   constructor(
     readonly pkg: string,
@@ -51,6 +58,16 @@ class Subscriber {
     if (this.writer.stopped) return;
     let frame = `id: ${event.id}\ndata: ${event.data}\n\n`;
     if (this.writer.malformedDue()) frame = MALFORMED_EVENT + frame;
+    if (this.hub.options.writes === "batched" && !this.blocked && !this.writer.countsEvents) {
+      this.#batch += frame;
+      this.#batchTimer ??= setImmediate(() => {
+        this.#batchTimer = undefined;
+        const batch = this.#batch;
+        this.#batch = "";
+        if (batch) this.writeFrame(batch, true);
+      });
+      return;
+    }
     if (this.blocked) {
       if (this.queue.length >= this.hub.options.maxQueuedEvents) {
         // Too slow a reader: drop it rather than buffer without bound.
@@ -79,6 +96,7 @@ class Subscriber {
 
   close(): void {
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#batchTimer) clearImmediate(this.#batchTimer);
     this.hub.remove(this);
   }
 }

@@ -184,8 +184,23 @@ describe("core/sse parser", () => {
     }
   });
 
-  it("refuses a line longer than its limit with a PROTOCOL error and no secret-bearing text", () => {
+  it("refuses a line longer than its limit with a PROTOCOL failure, after returning the events completed before it", () => {
     const parser = new SseParser({ maxLength: 100 });
-    assert.throws(() => parser.push(`data: ${"x".repeat(200)}`), (e: Error & { code?: string }) => e.code === "PROTOCOL" && !e.message.includes("xxx"));
+    const events = parser.push(`id: 1\ndata: {"a":1}\n\ndata: ${"x".repeat(200)}`);
+    assert.deepEqual(events.map((e) => e.data), ['{"a":1}']);
+    assert.equal(parser.failure?.code, "PROTOCOL");
+    assert.match(parser.failure?.message ?? "", /line longer than 100 characters/);
+    assert.ok(!parser.failure?.message.includes("xxx"), "no stream content in the message");
+    assert.deepEqual(parser.push("\n\ndata: {}\n\n"), [], "a failed parser takes nothing more");
+
+    const split = new SseParser({ maxLength: 100 });
+    assert.deepEqual(split.push("data: {\"b\":2}\n\n").length, 1);
+    for (let i = 0; i < 20; i++) split.push("y".repeat(10));
+    assert.equal(split.failure?.code, "PROTOCOL", "a line arriving in small pieces is bounded too");
+
+    const data = new SseParser({ maxLength: 100 });
+    const out = data.push(`data: {"c":3}\n\n${"data: 0123456789\n".repeat(12)}`);
+    assert.equal(out.length, 1);
+    assert.match(data.failure?.message ?? "", /event data longer than 100 characters/, "many short data lines add up");
   });
 });

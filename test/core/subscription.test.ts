@@ -2,13 +2,17 @@ import { strict as assert } from "node:assert";
 import { Agent } from "undici";
 import { Subscription, type MalformedEvent, type SubscriptionOptions, type SubscriptionStateChange } from "../../src/core/subscription";
 import { itemKey, RecentSet } from "../../src/core/subscription/dedup";
-import { waitFor } from "../helpers/wait";
+import { FakeClock } from "../helpers/fake-clock";
+import { sleep, waitFor } from "../helpers/wait";
 import { makeItems, seeded, startSseTestServer, type SseTestServer } from "../helpers/sse-test-server";
 
 const TOKEN = "sub-test-token-5f1e2d3c";
+/** What the test server writes first on each connection with `retryMs: 5`. */
+const RETRY_5 = "retry: 5\n\n";
 
 interface Run {
   sub: Subscription;
+  clock: FakeClock;
   ids: string[];
   seqs: number[];
   states: SubscriptionStateChange[];
@@ -16,8 +20,10 @@ interface Run {
 }
 
 function subscribe(server: SseTestServer, extra: Partial<SubscriptionOptions> = {}): Run {
-  const run: Run = { ids: [], seqs: [], states: [], malformed: [], sub: undefined as unknown as Subscription };
+  const clock = new FakeClock();
+  const run: Run = { ids: [], seqs: [], states: [], malformed: [], sub: undefined as unknown as Subscription, clock };
   run.sub = new Subscription({
+    clock,
     url: `${server.url}/subscription/v1/?package=test`,
     headers: () => ({ authorization: `Token ${TOKEN}` }),
     what: 'subscription "test"',
@@ -32,6 +38,26 @@ function subscribe(server: SseTestServer, extra: Partial<SubscriptionOptions> = 
   });
   run.sub.start();
   return run;
+}
+
+/**
+ * Waits (real time, for sockets) until the predicate holds; whenever the subscription waits to
+ * reconnect, moves its fake clock by exactly the delay it asked for. No real timer decides anything.
+ */
+export async function until(run: Run, predicate: () => boolean, message: string, timeoutMs = 20_000): Promise<void> {
+  await waitFor(
+    async () => {
+      if (predicate()) return true;
+      const change = run.sub.stateChange;
+      if ((change.state === "backing-off" || change.state === "failed") && run.clock.pendingDelays().length > 0) {
+        await run.clock.advance(Math.min(...run.clock.pendingDelays()));
+      }
+      return predicate();
+    },
+    message,
+    timeoutMs,
+    5,
+  );
 }
 
 function assertInOrderOnce(seqs: number[], count: number): void {
@@ -86,12 +112,15 @@ describe("core/subscription reader", function () {
     const cuts = Array.from({ length: 50 }, () => 1 + Math.floor(random() * (total - 2)));
     const s = await server({ items, cuts, retryMs: 5 });
     const run = start(s);
-    await waitFor(() => run.seqs.length >= 20_000, "20,000 Items", 45_000);
+    // retry: 5 is below the floor: every reconnect waits at least the floor (1 s), jitter only lengthens.
+    await until(run, () => run.seqs.length >= 20_000, "20,000 Items", 45_000);
     assertInOrderOnce(run.seqs, 20_000);
     assert.equal(s.requests.length, 51, "one request per cut, plus the first");
     assert.ok(s.requests.slice(1).every((r) => r.lastEventId !== undefined), "every reconnect sends Last-Event-ID");
     const attempts = run.states.filter((x) => x.state === "backing-off").map((x) => x.attempt ?? 0);
     assert.ok(attempts.filter((a) => a === 1).length >= 45 && attempts.every((a) => a <= 2), `a healthy connection resets the backoff: ${attempts.join(",")}`);
+    const waits = run.states.filter((x) => x.state === "backing-off").map((x) => x.retryInMs ?? 0);
+    assert.ok(waits.every((w) => w >= 1000 && w <= 2500), `floor 1 s, at most doubled and +25% jitter: ${waits.join(",")}`);
     noToken(run);
   });
 
@@ -101,8 +130,7 @@ describe("core/subscription reader", function () {
     const cuts = Array.from({ length: 10 }, () => 1 + Math.floor(random() * 900_000));
     const s = await server({ items, cuts, retryMs: 5, honourLastEventId: false });
     const run = start(s);
-    await waitFor(() => run.seqs.length >= 3000 && s.requests.length === 11, "3000 Items over 11 connections", 45_000);
-    await new Promise((r) => setTimeout(r, 200));
+    await until(run, () => run.sub.stats.bytes === cuts.reduce((a, b) => a + b, 0) + s.body.length + 11 * RETRY_5.length, "3000 Items over 11 connections", 45_000);
     assertInOrderOnce(run.seqs, 3000);
     assert.ok(run.sub.stats.duplicates > 0, "the replays were seen and dropped");
   });
@@ -116,8 +144,7 @@ describe("core/subscription reader", function () {
     const items = [...base, sameIdOtherCollection, JSON.stringify(updated)];
     const s = await server({ items, ids: false, cuts: [40_000], retryMs: 5 });
     const run = start(s);
-    await waitFor(() => run.seqs.length >= 202 && s.requests.length === 2, "202 Items, 2 connections");
-    await new Promise((r) => setTimeout(r, 200));
+    await until(run, () => run.sub.stats.bytes === 40_000 + s.body.length + 2 * RETRY_5.length, "202 Items, 2 connections, the whole replay read");
     assertInOrderOnce(run.seqs, 202);
     assert.equal(s.requests[1].lastEventId, undefined, "no id to resume from");
     assert.ok(run.sub.stats.duplicates > 100);
@@ -126,10 +153,14 @@ describe("core/subscription reader", function () {
     assert.equal(itemKey({ type: "Feature" }, "x"), undefined, "no id: never de-duplicated");
   });
 
-  it("replaces a stalled stream (socket open, silent) through the idle watchdog", async () => {
+  it("replaces a stalled stream (socket open, silent) through the idle watchdog (fake clock)", async () => {
     const s = await server({ items: makeItems(100), stallAfter: 5, stallConnections: 1, retryMs: 5 });
     const run = start(s, { idleTimeoutMs: 400 });
-    await waitFor(() => run.seqs.length === 100, "100 Items");
+    await waitFor(() => run.seqs.length === 5, "5 Items, then silence");
+    await run.clock.advance(399);
+    assert.equal(run.sub.state, "connected", "not replaced before the idle timeout");
+    await run.clock.advance(1);
+    await until(run, () => run.seqs.length === 100, "100 Items");
     assertInOrderOnce(run.seqs, 100);
     const lost = run.states.find((x) => x.state === "backing-off");
     assert.equal(lost?.error?.code, "TIMEOUT");
@@ -138,26 +169,38 @@ describe("core/subscription reader", function () {
     await waitFor(() => s.open === 1, "the stalled stream was closed");
   });
 
-  it("counts comments as life, and undici's body timeout does not kill a quiet stream", async () => {
-    const s = await server({ items: makeItems(3), commentEveryMs: 50 });
+  it("counts comments as life (fake clock), and undici's body timeout does not kill a quiet stream", async () => {
+    const s = await server({ items: makeItems(3), commentEveryMs: 20 });
     const run = start(s, { idleTimeoutMs: 400, dispatcher: new Agent({ bodyTimeout: 100 }) });
     await waitFor(() => run.seqs.length === 3, "3 Items");
-    await new Promise((r) => setTimeout(r, 1200));
-    assert.equal(s.requests.length, 1, "no reconnect while comments arrive");
+    for (let i = 0; i < 4; i++) {
+      await run.clock.advance(300);
+      const bytes = run.sub.stats.bytes;
+      await waitFor(() => run.sub.stats.bytes > bytes, "a comment arrives");
+    }
+    await run.clock.advance(300);
+    assert.equal(s.requests.length, 1, "no reconnect while comments arrive (1.5 s of fake time, idle timeout 0.4 s)");
     assert.equal(run.sub.state, "connected");
 
     const quiet = await server({ items: makeItems(3) });
     const run2 = start(quiet, { idleTimeoutMs: 5000, dispatcher: new Agent({ bodyTimeout: 100 }) });
     await waitFor(() => run2.seqs.length === 3, "3 Items");
-    await new Promise((r) => setTimeout(r, 800));
+    await sleep(800); // real time: undici's own 100 ms body timeout must not fire
     assert.equal(quiet.requests.length, 1, "a silent stream inside the idle timeout stays");
     assert.equal(run2.sub.state, "connected");
+    await run2.clock.advance(5000);
+    await waitFor(() => run2.sub.state === "backing-off", "the idle watchdog replaces it after 5 s of fake time");
+    assert.equal(run2.sub.stateChange.error?.code, "TIMEOUT");
   });
 
-  it("hits the connect deadline on a server that never answers headers, then connects", async () => {
+  it("hits the connect deadline (fake clock) on a server that never answers headers, then connects", async () => {
     const s = await server({ items: makeItems(10), neverAnswer: 1, retryMs: 5 });
     const run = start(s, { connectTimeoutMs: 300, initialRetryMs: 10 });
-    await waitFor(() => run.seqs.length === 10, "10 Items after the deadline");
+    await waitFor(() => s.requests.length === 1, "first request");
+    await run.clock.advance(299);
+    assert.equal(run.sub.state, "connecting");
+    await run.clock.advance(1);
+    await until(run, () => run.seqs.length === 10, "10 Items after the deadline");
     const lost = run.states.find((x) => x.state === "backing-off");
     assert.equal(lost?.error?.code, "TIMEOUT");
     assert.match(lost?.error?.message ?? "", /no response within 0\.3 s/);
@@ -165,20 +208,18 @@ describe("core/subscription reader", function () {
   });
 
   it("honours Retry-After on 503 and 429", async () => {
-    const s = await server({ items: makeItems(5), statuses: [{ status: 503, retryAfter: "1" }, { status: 429, retryAfter: "1" }] });
+    const s = await server({ items: makeItems(5), statuses: [{ status: 503, retryAfter: "7" }, { status: 429, retryAfter: "9" }] });
     const run = start(s, { initialRetryMs: 10 });
-    await waitFor(() => run.seqs.length === 5, "5 Items", 20_000);
+    await until(run, () => run.seqs.length === 5, "5 Items");
     assert.equal(s.requests.length, 3);
-    assert.ok(s.requests[1].at - s.requests[0].at >= 950, `waited ${s.requests[1].at - s.requests[0].at} ms after 503`);
-    assert.ok(s.requests[2].at - s.requests[1].at >= 950, `waited ${s.requests[2].at - s.requests[1].at} ms after 429`);
-    const codes = run.states.filter((x) => x.state === "backing-off").map((x) => x.error?.code);
-    assert.deepEqual(codes, ["SERVER", "RATE_LIMITED"]);
+    const waits = run.states.filter((x) => x.state === "backing-off").map((x) => [x.error?.code, x.retryInMs]);
+    assert.deepEqual(waits, [["SERVER", 7000], ["RATE_LIMITED", 9000]]);
   });
 
   it("grows the backoff over failed attempts, up to the cap", async () => {
     const s = await server({ items: makeItems(2), statuses: Array.from({ length: 5 }, () => ({ status: 500 })) });
-    const run = start(s, { initialRetryMs: 20, maxRetryMs: 100, random: () => 0 });
-    await waitFor(() => run.seqs.length === 2, "2 Items");
+    const run = start(s, { initialRetryMs: 20, minRetryMs: 1, maxRetryMs: 100, random: () => 0 });
+    await until(run, () => run.seqs.length === 2, "2 Items");
     const waits = run.states.filter((x) => x.state === "backing-off").map((x) => [x.attempt, x.retryInMs]);
     assert.deepEqual(waits, [[1, 20], [2, 40], [3, 80], [4, 100], [5, 100]]);
   });
@@ -190,8 +231,9 @@ describe("core/subscription reader", function () {
     const failed = run.sub.stateChange;
     assert.equal(failed.error?.code, "AUTH");
     assert.match(failed.error?.message ?? "", /token missing or invalid \(HTTP 403\)/);
-    assert.ok((failed.retryInMs ?? 0) >= 15_000, "slow retry");
-    await new Promise((r) => setTimeout(r, 300));
+    assert.ok((failed.retryInMs ?? 0) >= 30_000, "slow retry: never below slowRetryMs");
+    assert.deepEqual(run.clock.pendingDelays(), [failed.retryInMs], "the only timer is the slow retry");
+    await run.clock.advance((failed.retryInMs ?? 0) - 1);
     assert.equal(s.requests.length, 1, "no hot retry");
     noToken(run);
 
@@ -209,7 +251,7 @@ describe("core/subscription reader", function () {
     const run = start(s);
     await waitFor(() => run.seqs.length === 3, "3 good Items");
     assert.deepEqual(run.seqs, [0, 1, 2]);
-    assert.deepEqual(run.malformed.map((m) => [m.eventId, m.reason]), [["2", "not JSON"], ["4", "not a JSON object"], ["5", "not a JSON object"]]);
+    assert.deepEqual(run.malformed.map((m) => [m.eventId, m.reason, m.last]), [["2", "not JSON", false], ["4", "not a JSON object", false], ["5", "not a JSON object", false]]);
     assert.equal(run.malformed[0].preview.length, 201, "200 characters and an ellipsis");
     assert.equal(run.sub.stats.malformed, 3);
   });

@@ -183,3 +183,72 @@ export function makeItems(count: number, size = 600, collection = "test"): strin
 
 /** A deterministic PRNG for cut points and chunkings: the sandbox's own. */
 export { rng as seeded } from "../../src/sandbox/prng";
+
+/** What a scripted server answers to one request. */
+export interface ScriptedAnswer {
+  status?: number;
+  headers?: Record<string, string>;
+  /** Written in this many separate writes (one event per write, odd chunking...), in order. */
+  writes?: Array<string | Buffer>;
+  /** After the writes: "end" the response, "reset" the socket, or keep it "open" (default "end"). */
+  then?: "end" | "reset" | "open";
+  /** Waited for after the writes, before `then` (e.g. until the client has read every byte). */
+  hold?: Promise<unknown>;
+}
+
+export interface ScriptedRequest {
+  /** 0-based number of the request on this server. */
+  n: number;
+  url: string;
+  /** The raw bytes of the Last-Event-ID header (Node reads header bytes as Latin-1), decoded as UTF-8. */
+  lastEventId?: string;
+  authorization?: string;
+  accept?: string;
+  cacheControl?: string;
+}
+
+export interface ScriptedServer {
+  url: string;
+  requests: ScriptedRequest[];
+  close(): Promise<void>;
+}
+
+/** A server whose every answer the test writes: statuses, headers, chunking, resets. Loopback, port 0. */
+export async function startScriptedServer(answer: (request: ScriptedRequest) => ScriptedAnswer | Promise<ScriptedAnswer>): Promise<ScriptedServer> {
+  const requests: ScriptedRequest[] = [];
+  const server: Server = createServer((req, res) => {
+    const raw = header(req, "last-event-id");
+    const request: ScriptedRequest = {
+      n: requests.length,
+      url: req.url ?? "",
+      lastEventId: raw === undefined ? undefined : Buffer.from(raw, "latin1").toString("utf8"),
+      authorization: header(req, "authorization"),
+      accept: header(req, "accept"),
+      cacheControl: header(req, "cache-control"),
+    };
+    requests.push(request);
+    void Promise.resolve(answer(request)).then(async (a) => {
+      res.writeHead(a.status ?? 200, a.headers ?? { "content-type": "text/event-stream" });
+      res.flushHeaders();
+      for (const piece of a.writes ?? []) {
+        if (res.destroyed) return;
+        await new Promise<void>((resolve) => res.write(piece, () => resolve()));
+      }
+      if (a.hold) await a.hold;
+      const then = a.then ?? "end";
+      if (then === "end") res.end();
+      else if (then === "reset") res.socket?.resetAndDestroy();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { startSandbox, type Sandbox } from "../../src/sandbox";
 import { builtNode, configNode, helper, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
 import type { NodeMessage, NodeStatus } from "../../src/nodes/shared/node-red";
+import { startScriptedServer } from "../helpers/sse-test-server";
 
 const TOKEN = "sandbox-token-sub-7c1d9e";
 const WRONG = "wrong-token-4a5b6c7d";
@@ -181,6 +182,64 @@ describe("datasphere-subscribe-in node (sandbox)", function () {
     assert.equal(sb.stats.subscriptionConnections, 2);
     assertNoToken(h);
   });
+
+  it("msg.package is taken literally: \"${DATASPHERE_TOKEN}\" is not expanded (token never in the log, msg.topic or Debug)", async () => {
+    const open = await startSandbox({ port: 0, token: TOKEN, seed: 1, rate: 0, heartbeatMs: 0, keepAliveMs: 0 });
+    const literal = "${DATASPHERE_TOKEN}";
+    process.env.DATASPHERE_TOKEN = TOKEN;
+    try {
+      const h = await load(open, { autoConnect: false });
+      h.node.receive({ action: "subscribe", package: literal });
+      await waitFor(() => open.liveSubscriberCount(literal) === 1, "subscribed to the literal name");
+      assert.equal(open.liveSubscriberCount(TOKEN), 0, "never to the expanded value");
+      open.publishLive(literal);
+      await waitFor(() => h.msgs.length === 1, "1 Item");
+      assert.equal(h.msgs[0].topic, literal);
+      await waitFor(() => h.logs.length >= 1, "the subscription is logged");
+      assertNoToken(h);
+    } finally {
+      delete process.env.DATASPHERE_TOKEN;
+      await helper.unload();
+      await open.close();
+    }
+  });
+
+  it("malformed events: the first 10 through node.error, then one warning; the status keeps counting", async () => {
+    sb.faults.set({ malformedEvery: 1 }, "subscription");
+    const h = await load(sb);
+    await waitFor(() => sb.liveSubscriberCount(LIVE) === 1, "subscribed");
+    for (let i = 0; i < 30; i++) sb.publishLive(LIVE);
+    await waitFor(() => h.msgs.length === 30, "30 good Items");
+    await waitFor(() => h.warns.some((w) => String(w[0]).includes("errors.malformedMore")), "the warning that the rest are only counted");
+    assert.equal(h.errors.filter((a) => String(a[0]).includes("errors.malformed")).length, 10);
+    await waitFor(() => lastStatus(h)?.text === `${T}.status.connectedWithProblems`, "status counts the bad events", 5000);
+    assertNoToken(h);
+  });
+
+  it("HTTP 204: the server asks to stop: red status, one warning, no reconnect", async () => {
+    const stopper = await startScriptedServer(() => ({ status: 204, headers: {}, writes: [] }));
+    try {
+      await helper.load([configNode(), builtNode(T)], [
+        { id: "cfg", type: "datasphere-config", apiUrl: stopper.url, publishUrl: sb.publishUrl, authMode: "header" },
+        { id: "sub", type: T, server: "cfg", package: LIVE, wires: [[]] },
+      ], { cfg: { token: TOKEN } });
+      const node = helper.getNode("sub");
+      const statuses: NodeStatus[] = [];
+      const warns: unknown[][] = [];
+      node.on("call:status", (call: { args: [NodeStatus] }) => statuses.push(call.args[0]));
+      node.on("call:warn", (call: { args: unknown[] }) => warns.push(call.args));
+      await waitFor(() => statuses.at(-1)?.text === `${T}.status.stopped`, "stopped status");
+      assert.equal(statuses.at(-1)?.fill, "red");
+      assert.equal(warns.length, 1);
+      assert.match(String(warns[0][0]), /log\.stopped/);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(stopper.requests.length, 1, "no reconnect");
+    } finally {
+      await helper.unload();
+      await stopper.close();
+    }
+  });
+
   it("msg.package is taken as it is: a ${VAR} in a message is not expanded (no token leak); errors reach Catch typed", async () => {
     const seen: string[] = [];
     const recorder = createServer((req, res) => {

@@ -2,7 +2,8 @@ import { StringDecoder } from "node:string_decoder";
 import { DatasphereError, toDatasphereError } from "../errors";
 import { LineSplitter } from "../lines";
 import type { DatasetEvent, ItemsEvent } from "./events";
-import { get, withRetries, type ReaderOptions } from "./http";
+import { withRetries, type ReaderOptions } from "./http";
+import { openStreamBody } from "./stream-body";
 import { interpretLine } from "./stream-lines";
 
 export interface StreamReaderOptions extends ReaderOptions {
@@ -13,17 +14,18 @@ export interface StreamReaderOptions extends ReaderOptions {
 /**
  * Reads a dataset `stream` endpoint: NDJSON (or `data:`-framed) lines, one Item each. Only the
  * request is retried; once bytes flow, a cut or idle timeout ends the iteration with an error (the
- * caller resumes from its cursor). Back-pressure: the body is read only as fast as it is consumed.
+ * caller resumes from its cursor), after every complete line received before it. Back-pressure:
+ * reading pauses when more than 1 MiB waits for the consumer (never per chunk).
  */
 export async function* readStream(url: string, options: StreamReaderOptions): AsyncGenerator<DatasetEvent, void, undefined> {
   const what = "dataset stream";
-  const response = await withRetries(url, options, () => get(url, options, what, "text/event-stream, application/x-ndjson, application/json"));
+  const body = await withRetries(url, options, () => openStreamBody(url, options, what, "text/event-stream, application/x-ndjson, application/json"));
   const decoder = new StringDecoder("utf8");
   const splitter = new LineSplitter();
   const maxLine = options.maxLineChars ?? 32 * 1024 * 1024;
   try {
-    for await (const chunk of response.body) {
-      const lines = splitter.push(decoder.write(chunk as Buffer));
+    for (let chunk = await body.next(); chunk !== null; chunk = await body.next()) {
+      const lines = splitter.push(decoder.write(chunk));
       if (splitter.pending > maxLine) throw new DatasphereError("PROTOCOL", `${what}: a line longer than ${maxLine} characters`);
       if (lines.length > 0) yield* interpret(lines, splitter.lineNumber - lines.length);
     }
@@ -33,7 +35,7 @@ export async function* readStream(url: string, options: StreamReaderOptions): As
   } catch (error) {
     throw toDatasphereError(error, `${what} interrupted`);
   } finally {
-    if (!response.body.destroyed) response.body.destroy();
+    body.close();
   }
 }
 

@@ -1,12 +1,25 @@
-/** A bounded set of recently seen keys: the oldest key leaves when the set is full. */
+/**
+ * A bounded set of recently seen keys: the oldest keys leave when the set holds `capacity` keys or
+ * `maxChars` characters in all, whichever comes first.
+ */
 export class RecentSet {
   private readonly keys = new Set<string>();
-  private readonly ring: string[] = [];
-  private next = 0;
-  constructor(private readonly capacity: number) {}
+  /** Insertion order; entries before `head` have left. */
+  private order: string[] = [];
+  private head = 0;
+  private chars = 0;
+  constructor(
+    private readonly capacity: number,
+    private readonly maxChars = Infinity,
+  ) {}
 
   get size(): number {
     return this.keys.size;
+  }
+
+  /** Characters held by the keys (what the byte bound counts). */
+  get heldChars(): number {
+    return this.chars;
   }
 
   has(key: string): boolean {
@@ -17,17 +30,22 @@ export class RecentSet {
     this.addIfNew(key);
   }
 
-  /** Adds the key; false when it was already there (one hash lookup for a new key, not three). */
+  /** Adds the key; false when it was already there (one hash lookup for a new key). */
   addIfNew(key: string): boolean {
-    if (this.capacity <= 0) return true;
+    if (this.capacity <= 0 || key.length > this.maxChars) return true;
     const size = this.keys.size;
     this.keys.add(key);
     if (this.keys.size === size) return false;
-    if (this.ring.length < this.capacity) this.ring.push(key);
-    else {
-      this.keys.delete(this.ring[this.next]);
-      this.ring[this.next] = key;
-      this.next = this.next + 1 === this.capacity ? 0 : this.next + 1;
+    this.order.push(key);
+    this.chars += key.length;
+    while (this.keys.size > this.capacity || this.chars > this.maxChars) {
+      const oldest = this.order[this.head++];
+      this.keys.delete(oldest);
+      this.chars -= oldest.length;
+    }
+    if (this.head > 1024 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
     }
     return true;
   }
