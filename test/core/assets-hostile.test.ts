@@ -134,7 +134,7 @@ describe("core/assets hostile servers and folders", function () {
       const out = await fetch({ a: { href: chunked, roles: ["data"] } }, { maxBytesWithoutSize: 1_000_000 });
       assert.deepEqual(out.files, []);
       assert.equal(out.errors[0].code, "SIZE");
-      assert.match(out.errors[0].message, /no file:size and the server sent more than the 1000000 bytes allowed for such assets; raise "Size cap without file:size"/);
+      assert.match(out.errors[0].message, /no file:size and the server sent more than the 1000000 bytes allowed for such assets; raise "Size cap \(MiB\)"/);
       assert.deepEqual(listFiles(root).filter((f) => f.endsWith(".bin") || f.endsWith(".part")), []);
       // An announced Content-Length over the cap is refused before the body.
       const announced = server.set("/announced.bin", { data: big });

@@ -284,9 +284,10 @@ describe("e2e: the editor in a real browser", function () {
       }
 
       // Run it: press every inject button, then give the flow a few seconds against the sandbox.
+      // The runtime may still be starting the flow just after the editor says "deployed": the inject
+      // route answers 404 until the node exists (a 404 triggers nothing, so asking again is safe).
       for (const n of runtime.filter((n) => n.type === "inject")) {
-        const r = await fetch(new URL(`inject/${n.id}`, nr!.url), { method: "POST" });
-        assert.equal(r.status, 200, `inject ${n.id}`);
+        await waitFor(async () => (await fetch(new URL(`inject/${n.id}`, nr!.url), { method: "POST" })).status === 200, `inject ${n.id} answers 200`, 10_000, 200);
       }
       const debugIds = new Set(runtime.filter((n) => n.type === "debug").map((n) => n.id));
       // A scale-out worker has no source of its own: its Items come from another Node-RED (scale-out.test.ts runs it).

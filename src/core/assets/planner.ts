@@ -149,7 +149,7 @@ function* planSteps(item: unknown, options: PlanOptions): Generator<void, Plan, 
     }
     const checksum = parseMultihash(asset["file:checksum"]);
     if (checksum?.kind === "unsupported" && options.unverifiableChecksum !== "keep") {
-      fail(key, originalHref, "UNVERIFIABLE", `file:checksum cannot be verified (${checksum.reason}); set "Unverifiable checksums" to "download as unverified" to accept the bytes without a check`);
+      fail(key, originalHref, "UNVERIFIABLE", `file:checksum cannot be verified (${checksum.reason}); set "Unverifiable" to "download as unverified" to accept the bytes without a check`);
       continue;
     }
     const name = fileSegments(key, asset, chosen.href, options.naming ?? "local-path");

@@ -358,7 +358,7 @@ function refusal(status: number, headers: Record<string, string | string[] | und
 }
 
 function sizeCapMessage(cap: number, what: string): string {
-  return `the asset has no file:size and ${what} than the ${cap} bytes allowed for such assets; raise "Size cap without file:size" on the node if this file is expected to be that large`;
+  return `the asset has no file:size and ${what} than the ${cap} bytes allowed for such assets; raise "Size cap (MiB)" on the node if this file is expected to be that large`;
 }
 
 /** Waits on the given clock (delay clamped to Node's timer range), or rejects with ABORTED. */
