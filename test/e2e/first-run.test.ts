@@ -55,7 +55,8 @@ async function visibleModals(page: Page): Promise<string[]> {
 }
 
 async function debugItemCount(page: Page): Promise<number> {
-  return page.evaluate(() => document.querySelectorAll("#red-ui-sidebar-content .red-ui-debug-msg").length);
+  // Node-RED 4 has one #red-ui-sidebar-content, Node-RED 5 a .red-ui-sidebar-content per section: the debug panel is the anchor.
+  return page.evaluate(() => document.querySelectorAll(".red-ui-debug-content .red-ui-debug-msg").length);
 }
 
 describe("e2e: first run in a real browser (the README's environment-variable route, npm start)", function () {
@@ -302,12 +303,12 @@ describe("e2e: first run in a real browser (the README's environment-variable ro
         const active = RED.workspaces.active();
         return {
           tab: RED.nodes.workspace(active)?.label,
-          debugShown: !!document.querySelector("#red-ui-sidebar-content .red-ui-debug-content") && document.querySelector("#red-ui-tab-debug")?.classList.contains("active"),
+          debugShown: ((panel) => !!panel && panel.getBoundingClientRect().width > 0 && panel.getBoundingClientRect().height > 0)(document.querySelector(".red-ui-debug-content")),
         };
       });
       const subscribeTab = (JSON.parse(readFileSync(join(repoRoot, "examples", "subscribe-to-debug.json"), "utf8")) as Array<{ type: string; label?: string }>).find((n) => n.type === "tab")!.label;
       assert.deepEqual(state, { tab: subscribeTab, debugShown: true });
-      const firstMessage = await page.locator("#red-ui-sidebar-content .red-ui-debug-msg").first().innerText();
+      const firstMessage = await page.locator(".red-ui-debug-content .red-ui-debug-msg").first().innerText();
       assert.match(firstMessage, /sentinel-2-l2a-live/, "the debug message is a live Item of the subscription");
       await page.screenshot({ path: join(ARTIFACTS, "npm-start.png") });
     });
