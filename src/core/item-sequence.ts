@@ -1,6 +1,6 @@
-import { abortError } from "./abort";
 import type { Clock } from "./clock";
 import { DeliveryTracker, FlowWindow } from "./dataset/flow-window";
+import { SendGate } from "./dataset/send-gate";
 import type { DeliveryObserver } from "./dataset/pull-session";
 
 /** One outgoing message of a sequence: an Item or an array of Items, with its `parts`. */
@@ -49,12 +49,12 @@ export class ItemSequence<M> {
   private readonly observer?: DeliveryObserver;
   private held?: Held<M>;
   private buffer: Held<M> = { payload: [], marks: [] };
-  private sinceYield = 0;
-  private stallWarned = false;
+  private readonly gate: SendGate;
 
   constructor(private readonly options: ItemSequenceOptions<M>) {
     this.window = new FlowWindow(options.window, undefined, options.clock);
     this.tracker = new DeliveryTracker(this.window);
+    this.gate = new SendGate({ tracker: this.tracker, stallMs: options.stallMs, onStall: (inFlight) => this.options.onStall?.(inFlight), what: "search" });
     this.observer = options.observe?.(this.tracker);
     this.flowControl = this.observer ? "hooks" : "yield";
   }
@@ -101,13 +101,13 @@ export class ItemSequence<M> {
   private hold(next: Held<M>): Promise<void> | undefined {
     if (this.held && !this.mayProceed()) {
       return this.waitToSend().then(() => {
-        this.sinceYield++;
+        this.gate.sent();
         this.sendHeld(false);
         this.held = next;
       });
     }
     if (this.held) {
-      this.sinceYield++;
+      this.gate.sent();
       this.sendHeld(false);
     }
     this.held = next;
@@ -130,21 +130,10 @@ export class ItemSequence<M> {
   }
 
   private mayProceed(): boolean {
-    return this.observer ? this.window.hasRoom : this.sinceYield < this.options.window;
+    return this.gate.mayProceed(this.observer !== undefined);
   }
 
-  private async waitToSend(): Promise<void> {
-    if (this.observer) {
-      while (!this.window.hasRoom) {
-        if (await this.window.waitForRoomOrStall(this.options.signal, this.options.stallMs)) break;
-        if (!this.stallWarned) this.options.onStall?.(this.window.inFlight);
-        this.stallWarned = true;
-        this.tracker.clear();
-      }
-    } else if (this.sinceYield >= this.options.window) {
-      this.sinceYield = 0;
-      await new Promise((resolve) => setImmediate(resolve));
-      if (this.options.signal.aborted) throw abortError("search");
-    }
+  private waitToSend(): Promise<void> {
+    return this.gate.wait(this.observer !== undefined, this.options.signal);
   }
 }

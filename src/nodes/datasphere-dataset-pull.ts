@@ -5,11 +5,11 @@ import { DatasphereError } from "../core/errors";
 import { defineNode, type ConfiguredKit, type NodeDefWithServer } from "./shared/define-node";
 import { hasMessageHooks, observeDeliveries } from "./shared/delivery-hooks";
 import type { NodeAPI, NodeMessage, SendFunction } from "./shared/node-red";
+import { RunQueue, type Job } from "./shared/run-queue";
 import { numberOr, oneOf, positiveInt } from "./shared/settings";
 
 const TYPE = "datasphere-dataset-pull";
 const MALFORMED_WARNINGS = 10;
-const MAX_QUEUE = 100;
 
 interface PullDef extends NodeDefWithServer {
   package?: string;
@@ -30,13 +30,6 @@ interface PullDef extends NodeDefWithServer {
   idleTimeout?: number | string;
   maxBodyMB?: number | string;
   stallTimeout?: number | string;
-}
-
-interface Job {
-  msg: NodeMessage;
-  send: SendFunction;
-  resolve(): void;
-  reject(error: unknown): void;
 }
 
 function settingsOf(def: PullDef, env: (v: string | undefined) => string) {
@@ -60,9 +53,6 @@ function settingsOf(def: PullDef, env: (v: string | undefined) => string) {
 function start(kit: ConfiguredKit<PullDef>) {
   const { RED, node, def, config, status, t } = kit;
   const settings = settingsOf(def, kit.env);
-  const queue: Job[] = [];
-  let current: { session: PullSession; finished: Promise<void> } | undefined;
-  let closing = false;
   let pullCounter = 0;
   status.set({ fill: "grey", shape: "ring", text: t("status.idle") });
 
@@ -109,21 +99,18 @@ function start(kit: ConfiguredKit<PullDef>) {
     });
   }
 
-  function startNext(): void {
-    const job = queue.shift();
-    if (!job || closing) return;
-    const session = sessionFor(job);
-    status.set({ fill: "yellow", shape: "ring", text: t("status.connecting") });
-    const finished = session.run().then((summary) => finish(job, session, summary));
-    current = { session, finished };
-    void finished.finally(() => {
-      current = undefined;
-      startNext();
-    });
-  }
+  const queue = new RunQueue<PullSession>({
+    refuseWhenBusy: settings.refuseWhenBusy,
+    t,
+    begin: (job) => {
+      const session = sessionFor(job);
+      status.set({ fill: "yellow", shape: "ring", text: t("status.connecting") });
+      return { run: session, finished: session.run().then((summary) => finish(job, session, summary)) };
+    },
+  });
 
   function finish(job: Job, session: PullSession, summary: PullSummary): void {
-    if (closing) return job.resolve();
+    if (queue.closing) return job.resolve();
     job.send([null, { _msgid: job.msg._msgid, topic: summary.package, payload: summary }]);
     if (summary.stopped) {
       status.set({ fill: "grey", shape: "ring", text: t("status.stopped", { count: summary.items }) });
@@ -139,29 +126,15 @@ function start(kit: ConfiguredKit<PullDef>) {
   }
 
   return {
-    input: (msg: NodeMessage, send: SendFunction) =>
-      new Promise<void>((resolve, reject) => {
-        if (current && settings.refuseWhenBusy) throw new DatasphereError("BAD_REQUEST", t("errors.busy"));
-        if (current && queue.length >= MAX_QUEUE) throw new DatasphereError("BAD_REQUEST", t("errors.queueFull", { max: MAX_QUEUE }));
-        queue.push({ msg, send, resolve, reject });
-        if (!current) startNext();
-      }),
+    input: (msg: NodeMessage, send: SendFunction) => queue.input(msg, send),
     actions: {
-      stop: () => {
-        for (const queued of queue.splice(0)) queued.resolve();
-        current?.session.stop();
-      },
+      stop: () => queue.stop(),
       next: () => {
         if (settings.creditBatch === undefined) throw new DatasphereError("BAD_REQUEST", t("errors.nextNeedsPacing"));
-        current?.session.credit();
+        queue.current?.credit();
       },
     },
-    close: async () => {
-      closing = true;
-      for (const queued of queue.splice(0)) queued.resolve();
-      current?.session.abort();
-      await current?.finished;
-    },
+    close: () => queue.close(),
   };
 }
 

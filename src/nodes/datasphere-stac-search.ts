@@ -4,11 +4,11 @@ import { normalizeSearch, parseMaxItems, parseMethod, type SearchCursor, type Se
 import { defineNode, type ConfiguredKit, type NodeDefWithServer } from "./shared/define-node";
 import { hasMessageHooks, observeDeliveries } from "./shared/delivery-hooks";
 import type { NodeAPI, NodeMessage, SendFunction } from "./shared/node-red";
+import { RunQueue, type Job } from "./shared/run-queue";
 import { numberOr, positiveInt } from "./shared/settings";
 import { isUsableStacApi, type StacApiConfigNode } from "./shared/stac-api-config";
 
 const TYPE = "datasphere-stac-search";
-const MAX_QUEUE = 100;
 /** Search parameters: node property (with a `<name>Type` TypedInput type), each overridable by `msg.<name>`. */
 const PARAMS = ["collections", "ids", "bbox", "intersects", "datetime", "limit", "sortby", "fields", "filter", "maxItems"] as const;
 
@@ -27,13 +27,6 @@ type SearchDef = NodeDefWithServer & Partial<Record<(typeof PARAMS)[number] | `$
 
 type UsableStacApi = StacApiConfigNode & { client: StacApiClient };
 
-interface Job {
-  msg: NodeMessage;
-  send: SendFunction;
-  resolve(): void;
-  reject(error: unknown): void;
-}
-
 /** The completion report (output 2). */
 interface SearchSummary {
   api: string;
@@ -46,6 +39,21 @@ interface SearchSummary {
   stopped: boolean;
   flowControl: "hooks" | "yield";
   error?: { code: string; message: string };
+}
+
+/** One search's cancellation: `stop` (the user's action) ends it with a summary, `abort` (close) does not. */
+class SearchRun {
+  readonly controller = new AbortController();
+  stopped = false;
+
+  stop(): void {
+    this.stopped = true;
+    this.controller.abort();
+  }
+
+  abort(): void {
+    this.controller.abort();
+  }
 }
 
 function settingsOf(def: SearchDef, env: (v: string | undefined) => string) {
@@ -65,9 +73,6 @@ function start(kit: ConfiguredKit<SearchDef, UsableStacApi>) {
   const { RED, node, def, config, status, t } = kit;
   const client = config.client;
   const settings = settingsOf(def, kit.env);
-  const queue: Job[] = [];
-  let current: { controller: AbortController; stopped: boolean; finished: Promise<void> } | undefined;
-  let closing = false;
   let counter = 0;
   status.set({ fill: "grey", shape: "ring", text: t("status.idle") });
 
@@ -88,7 +93,7 @@ function start(kit: ConfiguredKit<SearchDef, UsableStacApi>) {
     return spec;
   }
 
-  async function runSearch(job: Job, run: { controller: AbortController; stopped: boolean }): Promise<SearchSummary> {
+  async function runSearch(job: Job, run: SearchRun): Promise<SearchSummary> {
     const started = Date.now();
     const signal = run.controller.signal;
     const summary: SearchSummary = { api: client.url, items: 0, messages: 0, pages: 0, durationMs: 0, cursor: null, stopped: false, flowControl: hasMessageHooks(RED) ? "hooks" : "yield" };
@@ -136,14 +141,14 @@ function start(kit: ConfiguredKit<SearchDef, UsableStacApi>) {
       position.complete();
     } catch (error) {
       failure = toDatasphereError(error, "stac search");
-      if (sequence && !closing) await sequence.end(false).catch(() => undefined);
+      if (sequence && !queue.closing) await sequence.end(false).catch(() => undefined);
     }
     summary.messages = sequence?.messages ?? 0;
     summary.durationMs = Date.now() - started;
     summary.cursor = plan?.position.cursor() ?? null;
     summary.stopped = run.stopped && failure?.code === "ABORTED";
     if (failure && !summary.stopped) summary.error = { code: failure.code, message: kit.redact(failure.message) };
-    if (closing) return summary;
+    if (queue.closing) return summary;
     job.send([null, { _msgid: job.msg._msgid, topic: client.url, payload: summary }]);
     if (summary.stopped) {
       status.set({ fill: "grey", shape: "ring", text: t("status.stopped", { count: summary.items }) });
@@ -159,46 +164,20 @@ function start(kit: ConfiguredKit<SearchDef, UsableStacApi>) {
     return summary;
   }
 
-  function startNext(): void {
-    const job = queue.shift();
-    if (!job || closing) return;
-    status.set({ fill: "yellow", shape: "ring", text: t("status.connecting") });
-    const run = { controller: new AbortController(), stopped: false, finished: Promise.resolve() };
-    current = run;
-    run.finished = runSearch(job, run).then(
-      () => undefined,
-      (error) => job.reject(error),
-    );
-    void run.finished.finally(() => {
-      if (closing) job.resolve();
-      current = undefined;
-      startNext();
-    });
-  }
+  const queue = new RunQueue<SearchRun>({
+    refuseWhenBusy: settings.refuseWhenBusy,
+    t,
+    begin: (job) => {
+      status.set({ fill: "yellow", shape: "ring", text: t("status.connecting") });
+      const run = new SearchRun();
+      return { run, finished: runSearch(job, run).then(() => undefined) };
+    },
+  });
 
   return {
-    input: (msg: NodeMessage, send: SendFunction) =>
-      new Promise<void>((resolve, reject) => {
-        if (current && settings.refuseWhenBusy) throw new DatasphereError("BAD_REQUEST", t("errors.busy"));
-        if (current && queue.length >= MAX_QUEUE) throw new DatasphereError("BAD_REQUEST", t("errors.queueFull", { max: MAX_QUEUE }));
-        queue.push({ msg, send, resolve, reject });
-        if (!current) startNext();
-      }),
-    actions: {
-      stop: () => {
-        for (const queued of queue.splice(0)) queued.resolve();
-        if (current) {
-          current.stopped = true;
-          current.controller.abort();
-        }
-      },
-    },
-    close: async () => {
-      closing = true;
-      for (const queued of queue.splice(0)) queued.resolve();
-      current?.controller.abort();
-      await current?.finished;
-    },
+    input: (msg: NodeMessage, send: SendFunction) => queue.input(msg, send),
+    actions: { stop: () => queue.stop() },
+    close: () => queue.close(),
   };
 }
 

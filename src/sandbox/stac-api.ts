@@ -220,14 +220,9 @@ export class StacApi {
       out.bbox = box as number[];
     }
     if (raw.intersects !== undefined) {
-      let g = raw.intersects;
-      if (!post) {
-        try {
-          g = JSON.parse(String(g));
-        } catch {
-          return "intersects is not GeoJSON";
-        }
-      }
+      const parsed = jsonParam(raw.intersects, post);
+      if (!parsed) return "intersects is not GeoJSON";
+      const g = parsed.value;
       if (!g || typeof g !== "object" || typeof (g as { type?: unknown }).type !== "string") return "intersects must be a GeoJSON geometry";
       out.intersects = g as Record<string, unknown>;
     }
@@ -262,14 +257,9 @@ export class StacApi {
       const lang = raw["filter-lang"] ?? (post ? "cql2-json" : "cql2-text");
       out.filterLang = String(lang);
       if (lang === "cql2-json") {
-        let f = raw.filter;
-        if (!post) {
-          try {
-            f = JSON.parse(String(f));
-          } catch {
-            return "filter is not JSON (filter-lang cql2-json)";
-          }
-        }
+        const parsed = jsonParam(raw.filter, post);
+        if (!parsed) return "filter is not JSON (filter-lang cql2-json)";
+        const f = parsed.value;
         const problem = checkCql2Json(f);
         if (problem) return problem;
         out.filter = f as Cql2;
@@ -326,6 +316,16 @@ export class StacApi {
 
 function apiError(res: ServerResponse, status: number, code: string, description: string, headers: Record<string, string> = {}): void {
   sendJson(res, status, { code, description }, headers);
+}
+
+/** A JSON-valued search parameter: as sent in a POST body, parsed from its text in a GET query; undefined when that text is not JSON. */
+function jsonParam(value: unknown, post: boolean): { value: unknown } | undefined {
+  if (post) return { value };
+  try {
+    return { value: JSON.parse(String(value)) as unknown };
+  } catch {
+    return undefined;
+  }
 }
 
 function readBody(req: IncomingMessage): Promise<string | undefined> {

@@ -128,6 +128,14 @@ export class ResumeFilter {
   }
 }
 
+/**
+ * Where reading resumes once the Item at `indexInPage` of a page of `pageLength` Items was delivered:
+ * after its last Item, the next page from its start; otherwise this page, past that Item.
+ */
+export function resumeAfter<P>(page: P, next: P | undefined, indexInPage: number, pageLength: number): { page: P | undefined; skip: number } {
+  return indexInPage + 1 >= pageLength ? { page: next, skip: 0 } : { page, skip: indexInPage + 1 };
+}
+
 /** Follows the delivered Items of a paged pull. */
 export class PagePosition {
   private href?: string;
@@ -140,13 +148,7 @@ export class PagePosition {
 
   /** An Item at `indexInPage` of the page at `href` (whose next link is `next`) was delivered. */
   delivered(page: { href: string; next?: string }, indexInPage: number, pageLength: number): void {
-    if (indexInPage + 1 >= pageLength) {
-      this.href = page.next;
-      this.skip = 0;
-    } else {
-      this.href = page.href;
-      this.skip = indexInPage + 1;
-    }
+    ({ page: this.href, skip: this.skip } = resumeAfter(page.href, page.next, indexInPage, pageLength));
   }
 
   complete(): void {

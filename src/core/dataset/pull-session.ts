@@ -6,6 +6,7 @@ import { planPull, readDataset, type PullMode, type PullPlan, type PullSpec } fr
 import type { ResumeCursor } from "./cursor";
 import type { ItemsEvent, MalformedEvent } from "./events";
 import { DeliveryTracker, FlowWindow } from "./flow-window";
+import { SendGate } from "./send-gate";
 import type { ReaderOptions } from "./http";
 
 /** The completion report of one pull (the node's second output). */
@@ -88,14 +89,14 @@ export class PullSession {
   private plan?: PullPlan;
   private held?: Held;
   private index = 0;
-  private sinceYield = 0;
-  private stallWarned = false;
+  private readonly gate: SendGate;
   private readonly summary: PullSummary;
 
   constructor(private readonly options: PullSessionOptions) {
     this.clock = options.clock ?? systemClock;
     this.window = new FlowWindow(options.window, undefined, this.clock);
     this.tracker = new DeliveryTracker(this.window);
+    this.gate = new SendGate({ tracker: this.tracker, stallMs: options.stallMs, onStall: (inFlight) => this.options.onStall?.(inFlight), what: "pull" });
     this.credits = options.creditBatch ?? Infinity;
     this.summary = { package: "", mode: undefined, items: 0, messages: 0, pages: 0, malformed: 0, durationMs: 0, cursor: null, stopped: false, flowControl: options.observe ? "hooks" : "yield" };
   }
@@ -214,7 +215,7 @@ export class PullSession {
   /** True when a message may go now: pacing credit and room in the window (or, without an observer, no yield due). */
   private mayProceed(): boolean {
     if (this.credits <= 0) return false;
-    return this.observer ? this.window.hasRoom : this.sinceYield < this.options.window;
+    return this.gate.mayProceed(this.observer !== undefined);
   }
 
   /** Waits for pacing credit and room in the window, or, without an observer, yields one event-loop turn. */
@@ -222,20 +223,7 @@ export class PullSession {
     const signal = this.controller.signal;
     while (this.credits <= 0) await this.waitForCredit();
     this.credits -= 1;
-    if (this.observer) {
-      while (!this.window.hasRoom) {
-        if (await this.window.waitForRoomOrStall(signal, this.options.stallMs)) break;
-        // Nothing came back for stallMs: a next node does not report completion (e.g. it threw).
-        // Write off what is in flight rather than stall the pull for ever; say so once.
-        if (!this.stallWarned) this.options.onStall?.(this.window.inFlight);
-        this.stallWarned = true;
-        this.tracker.clear();
-      }
-    } else if (this.sinceYield >= this.options.window) {
-      this.sinceYield = 0;
-      await new Promise((resolve) => setImmediate(resolve));
-      if (signal.aborted) throw abortError("pull");
-    }
+    await this.gate.wait(this.observer !== undefined, signal);
   }
 
   private waitForCredit(): Promise<void> {
@@ -257,7 +245,7 @@ export class PullSession {
     if (!this.held) return;
     if (this.mayProceed()) this.credits -= 1;
     else await this.waitToSend();
-    this.sinceYield++;
+    this.gate.sent();
     this.deliver(this.held, last);
   }
 
@@ -265,7 +253,7 @@ export class PullSession {
   private hold(next: Held): Promise<void> | undefined {
     if (this.held && this.mayProceed()) {
       this.credits -= 1;
-      this.sinceYield++;
+      this.gate.sent();
       this.deliver(this.held, false);
     }
     if (!this.held) {

@@ -1,3 +1,4 @@
+import { resumeAfter } from "../dataset/cursor";
 import type { StacRequest } from "./http";
 
 /**
@@ -32,13 +33,7 @@ export class SearchPosition {
   /** The Item at `indexInPage` of a page (holding `pageLength` Items, next request `next`) was delivered. */
   itemDelivered(page: { request: StacRequest; next?: StacRequest; length: number }, indexInPage: number): void {
     this.delivered += 1;
-    if (indexInPage + 1 >= page.length) {
-      this.request = page.next;
-      this.skip = 0;
-    } else {
-      this.request = page.request;
-      this.skip = indexInPage + 1;
-    }
+    ({ page: this.request, skip: this.skip } = resumeAfter(page.request, page.next, indexInPage, page.length));
   }
 
   /** The search ended (last page, or maxItems reached): nothing to resume. */
