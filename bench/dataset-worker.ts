@@ -4,14 +4,16 @@
 //   node: a real Node-RED runtime embedded here (RED.init/RED.start; not node-red-node-test-helper,
 //         whose sinon spies keep every message) running datasphere-dataset-pull into a sink node.
 // Input: one JSON argument. Output: one JSON line on stdout.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import { request } from "undici";
 import { LineSplitter } from "../src/core/lines";
 import { repoRoot } from "../test/helpers/paths";
+import { writeBenchNodeSet } from "./bench-node-set";
 import { startEmbeddedNodeRed } from "./embedded-node-red";
+import { runAsBenchWorker } from "./worker-protocol";
 
 export interface WorkerInput {
   variant: "raw" | "raw-http" | "node";
@@ -169,19 +171,13 @@ module.exports = function (RED) {
   });
 };
 `;
-const BENCH_NODES_HTML = ["bench-trigger", "bench-fast-sink", "bench-slow-sink", "bench-done"]
-  .map((t) => `<script type="text/javascript">RED.nodes.registerType('${t}',{category:'function',defaults:{},inputs:1,outputs:1});</script>`)
-  .join("\n");
 
 /** A real Node-RED runtime embedded in this process (RED.init + RED.start), loading the built nodes. */
 async function runNode(input: WorkerInput): Promise<WorkerResult> {
   const bench = { count: 0, trigger: undefined as undefined | ((msg: unknown) => void), finished: (_msg: any) => {} };
   (globalThis as Record<string, unknown>).__datasetBench = bench;
   const userDir = mkdtempSync(join(tmpdir(), "ds-bench-"));
-  const benchNodes = join(userDir, "bench-nodes");
-  mkdirSync(benchNodes);
-  writeFileSync(join(benchNodes, "bench-nodes.js"), BENCH_NODES_JS);
-  writeFileSync(join(benchNodes, "bench-nodes.html"), BENCH_NODES_HTML);
+  const benchNodes = writeBenchNodeSet(userDir, "bench-nodes", BENCH_NODES_JS, ["bench-trigger", "bench-fast-sink", "bench-slow-sink", "bench-done"]);
   const flows = [
     { id: "tab", type: "tab", label: "bench" },
     { id: "cfg", type: "datasphere-config", apiUrl: input.apiUrl, publishUrl: "ws://127.0.0.1:1/publish/v1/", authMode: "header" },
@@ -224,15 +220,5 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
 }
 
 if (require.main === module) {
-  const input = JSON.parse(process.argv[2]) as WorkerInput;
-  (input.variant === "raw" ? runRaw(input) : input.variant === "raw-http" ? runRawHttp(input) : runNode(input)).then(
-    (result) => {
-      process.stdout.write(`${JSON.stringify(result)}\n`);
-      process.exit(0);
-    },
-    (error) => {
-      process.stderr.write(`${(error as Error).stack ?? error}\n`);
-      process.exit(1);
-    },
-  );
+  runAsBenchWorker((input: WorkerInput) => (input.variant === "raw" ? runRaw(input) : input.variant === "raw-http" ? runRawHttp(input) : runNode(input)));
 }

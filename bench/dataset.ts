@@ -4,13 +4,12 @@
 // < 150 MB above the idle runtime).
 //   node build/bench/dataset.js [--quick]
 // Each measurement runs in its own process (bench/dataset-worker.ts). The server runs here.
-import { fork } from "node:child_process";
-import { join } from "node:path";
 import { request } from "undici";
 import { startSandbox, type Sandbox } from "../src/sandbox";
 import { median, type BenchRow } from "./bench-row";
 import type { WorkerInput, WorkerResult } from "./dataset-worker";
 import { startReplayServer, type ReplayServer } from "./replay-server";
+import { forkBenchWorker } from "./worker-protocol";
 
 const TOKEN = "sandbox-token";
 const BIG = "sentinel-2-l2a-1m";
@@ -26,18 +25,7 @@ function firstItems(count: number): string {
 }
 
 function runWorker(input: WorkerInput): Promise<WorkerResult> {
-  return new Promise((resolve, reject) => {
-    const child = fork(join(__dirname, "dataset-worker.js"), [JSON.stringify(input)], { execArgv: ["--expose-gc"], stdio: ["ignore", "pipe", "inherit", "ipc"] });
-    let out = "";
-    child.stdout!.on("data", (d) => (out += d));
-    const timer = setTimeout(() => child.kill(), 15 * 60_000);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      const line = out.trim().split("\n").pop() ?? "";
-      if (code !== 0 || !line) return reject(new Error(`bench worker ${input.variant}/${input.sink ?? ""} exited with ${code}`));
-      resolve(JSON.parse(line) as WorkerResult);
-    });
-  });
+  return forkBenchWorker<WorkerResult>("dataset-worker.js", input, { execArgv: ["--expose-gc"], timeoutMs: 15 * 60_000, label: `bench worker ${input.variant}/${input.sink ?? ""}` });
 }
 
 /** Serves sandbox Items (recorded once) again and again from memory: a server that is never the bottleneck. */

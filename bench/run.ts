@@ -3,6 +3,7 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { BenchModule, BenchRow } from "./bench-row";
+import { runAsBenchMain } from "./worker-protocol";
 
 // Only modules that export run(); servers and workers are started by them.
 const SKIP = new Set(["run.js", "bench-row.js", "publish-server.js", "asset-server.js", "dataset-worker.js", "subscribe-worker.js"]);
@@ -56,12 +57,4 @@ async function main(): Promise<void> {
   }
 }
 
-// A benchmark may leave a keep-alive socket or timer behind; the table is printed, so end here.
-if (require.main === module) {
-  main()
-    .catch((error) => {
-      console.error(error);
-      process.exitCode = 1;
-    })
-    .finally(() => process.exit(process.exitCode ?? 0));
-}
+if (require.main === module) runAsBenchMain(main);

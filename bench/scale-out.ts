@@ -9,6 +9,7 @@ import { waitFor } from "../test/helpers/wait";
 import { startFleet, WorkObserver } from "../test/e2e/scale-out-fleet";
 import { median, type BenchRow } from "./bench-row";
 import { renderTable } from "./run";
+import { runAsBenchMain } from "./worker-protocol";
 
 const LIVE = "sentinel-2-l2a-live";
 
@@ -61,11 +62,4 @@ async function main(): Promise<void> {
   console.log(renderTable(rows));
 }
 
-if (require.main === module) {
-  main()
-    .catch((error) => {
-      console.error(error);
-      process.exitCode = 1;
-    })
-    .finally(() => process.exit(process.exitCode ?? 0));
-}
+if (require.main === module) runAsBenchMain(main);

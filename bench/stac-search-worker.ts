@@ -3,13 +3,15 @@
 //   core: StacApiClient (landing page, conformance, pages) iterating every Item
 //   node: a real Node-RED runtime embedded here running datasphere-stac-search into a fast sink
 // Input: one JSON argument. Output: one JSON line on stdout.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { request } from "undici";
 import { ApiAuth, normalizeSearch, StacApiClient } from "../src/core/stac-search";
 import { repoRoot } from "../test/helpers/paths";
+import { writeBenchNodeSet } from "./bench-node-set";
 import { startEmbeddedNodeRed } from "./embedded-node-red";
+import { runAsBenchWorker } from "./worker-protocol";
 
 export interface StacWorkerInput {
   variant: "raw" | "core" | "node";
@@ -85,10 +87,7 @@ async function runNode(input: StacWorkerInput): Promise<StacWorkerResult> {
   const bench = { count: 0, trigger: undefined as undefined | ((msg: unknown) => void), finished: (_msg: any) => {} };
   (globalThis as Record<string, unknown>).__stacBench = bench;
   const userDir = mkdtempSync(join(tmpdir(), "ds-stac-bench-"));
-  const benchNodes = join(userDir, "bench-nodes");
-  mkdirSync(benchNodes);
-  writeFileSync(join(benchNodes, "stac-bench-nodes.js"), BENCH_NODES_JS);
-  writeFileSync(join(benchNodes, "stac-bench-nodes.html"), ["stac-bench-trigger", "stac-bench-sink", "stac-bench-done"].map((t) => `<script type="text/javascript">RED.nodes.registerType('${t}',{category:'function',defaults:{},inputs:1,outputs:1});</script>`).join("\n"));
+  const benchNodes = writeBenchNodeSet(userDir, "stac-bench-nodes", BENCH_NODES_JS, ["stac-bench-trigger", "stac-bench-sink", "stac-bench-done"]);
   const flows = [
     { id: "tab", type: "tab", label: "bench" },
     { id: "cfg", type: "datasphere-stac-api", url: input.apiUrl, authMode: "none" },
@@ -115,15 +114,5 @@ async function runNode(input: StacWorkerInput): Promise<StacWorkerResult> {
 }
 
 if (require.main === module) {
-  const input = JSON.parse(process.argv[2]) as StacWorkerInput;
-  (input.variant === "raw" ? runRaw(input) : input.variant === "core" ? runCore(input) : runNode(input)).then(
-    (result) => {
-      process.stdout.write(`${JSON.stringify(result)}\n`);
-      process.exit(0);
-    },
-    (error) => {
-      process.stderr.write(`${(error as Error).stack ?? error}\n`);
-      process.exit(1);
-    },
-  );
+  runAsBenchWorker((input: StacWorkerInput) => (input.variant === "raw" ? runRaw(input) : input.variant === "core" ? runCore(input) : runNode(input)));
 }

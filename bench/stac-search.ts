@@ -4,59 +4,33 @@
 // from memory (the server is never the bottleneck), and read from the sandbox itself.
 //   node build/bench/stac-search.js [--quick]
 // Each measurement runs in its own process (bench/stac-search-worker.ts). The servers run here.
-import { fork } from "node:child_process";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
-import { join } from "node:path";
 import { request } from "undici";
 import { startSandbox } from "../src/sandbox";
+import { startReplayStacApi, type ReplayStacApi } from "../test/helpers/replay-stac-api";
 import { median, type BenchRow } from "./bench-row";
 import type { StacWorkerInput, StacWorkerResult } from "./stac-search-worker";
+import { forkBenchWorker } from "./worker-protocol";
 
 const LIMIT = 500;
 const DISTINCT_PAGES = 10;
 const COLLECTION = "sentinel-2-l2a-bench";
 
-function runWorker(input: StacWorkerInput): Promise<StacWorkerResult> {
-  return new Promise((resolve, reject) => {
-    const child = fork(join(__dirname, "stac-search-worker.js"), [JSON.stringify(input)], { stdio: ["ignore", "pipe", "inherit", "ipc"] });
-    let out = "";
-    child.stdout!.on("data", (d) => (out += d));
-    const timer = setTimeout(() => child.kill(), 15 * 60_000);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      const line = out.trim().split("\n").pop() ?? "";
-      if (code !== 0 || !line) return reject(new Error(`stac bench worker ${input.variant} exited with ${code}`));
-      const result = JSON.parse(line) as StacWorkerResult;
-      if (result.error) return reject(new Error(`stac bench worker ${input.variant}: ${result.error}`));
-      resolve(result);
-    });
-  });
+async function runWorker(input: StacWorkerInput): Promise<StacWorkerResult> {
+  const result = await forkBenchWorker<StacWorkerResult>("stac-search-worker.js", input, { timeoutMs: 15 * 60_000, label: `stac bench worker ${input.variant}` });
+  if (result.error) throw new Error(`stac bench worker ${input.variant}: ${result.error}`);
+  return result;
 }
 
 /** A STAC API serving `pages` pages: the recorded ones in turn, each with a next link to the following page. */
-async function startReplayApi(recorded: string[], pages: number): Promise<{ url: string; close(): void }> {
+function startReplayApi(recorded: string[], pages: number): Promise<ReplayStacApi> {
   const bodies = recorded.map((text) => {
     const doc = JSON.parse(text) as { features: unknown[] };
     return JSON.stringify({ type: "FeatureCollection", features: doc.features, links: "__LINKS__" });
   });
-  let base = "";
-  const conformsTo = ["https://api.stacspec.org/v1.0.0/core", "https://api.stacspec.org/v1.0.0/item-search"];
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? "/", base);
-    let body: string;
-    if (url.pathname === "/") body = JSON.stringify({ type: "Catalog", id: "replay", conformsTo, links: [{ rel: "search", href: `${base}/search`, method: "GET" }] });
-    else {
-      const page = Number(url.searchParams.get("page") ?? "0");
-      const links = page + 1 < pages ? `[{"rel":"next","method":"GET","href":"${base}/search?collections=${COLLECTION}&limit=${LIMIT}&page=${page + 1}"}]` : "[]";
-      body = bodies[page % bodies.length].replace('"__LINKS__"', links);
-    }
-    res.writeHead(200, { "content-type": "application/geo+json", "content-length": Buffer.byteLength(body) });
-    res.end(body);
+  return startReplayStacApi((page, base) => {
+    const links = page + 1 < pages ? `[{"rel":"next","method":"GET","href":"${base}/search?collections=${COLLECTION}&limit=${LIMIT}&page=${page + 1}"}]` : "[]";
+    return bodies[page % bodies.length].replace('"__LINKS__"', links);
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { url: `${base}/`, close: () => (server.closeAllConnections(), server.close()) };
 }
 
 export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {

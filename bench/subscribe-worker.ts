@@ -5,7 +5,7 @@
 //   undici-es:   undici's EventSource + JSON.parse
 //   node:        a real Node-RED runtime (RED.init/RED.start) running datasphere-subscribe-in into a sink node
 // Input: one JSON argument. Output: one JSON line on stdout.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { request } from "undici";
@@ -13,7 +13,9 @@ import { SseParser } from "../src/core/sse";
 import { Subscription } from "../src/core/subscription";
 import { openStream } from "../src/core/stream-dispatch";
 import { repoRoot } from "../test/helpers/paths";
+import { writeBenchNodeSet } from "./bench-node-set";
 import { startEmbeddedNodeRed } from "./embedded-node-red";
+import { runAsBenchWorker } from "./worker-protocol";
 
 export type Variant = "bytes" | "bytes-http" | "raw-http" | "raw-dispatch" | "core" | "json" | "json-hot" | "raw" | "eventsource" | "undici-es" | "node";
 
@@ -64,6 +66,14 @@ async function settle(): Promise<void> {
     gc?.();
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Settles the heap, then starts the clock and the RSS sampler; the returned function stops both and makes the result. */
+async function startMeasuring(): Promise<(items: number) => WorkerResult> {
+  await settle();
+  const peak = sampler();
+  const started = process.hrtime.bigint();
+  return (items) => ({ items, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssMb: peak.stop() });
 }
 
 const headers = (input: WorkerInput) => ({ authorization: `Token ${input.token}`, accept: "text/event-stream" });
@@ -135,9 +145,7 @@ async function runJsonHot(input: WorkerInput): Promise<WorkerResult> {
 
 /** Reads and discards the bytes (the ceiling the server and loopback allow); counts events by their "\n\n". */
 async function runBytes(input: WorkerInput): Promise<WorkerResult> {
-  await settle();
-  const peak = sampler();
-  const started = process.hrtime.bigint();
+  const measured = await startMeasuring();
   let items = 0;
   let lastWasLf = false;
   const response = await request(input.url, { headers: headers(input), bodyTimeout: 0 });
@@ -150,14 +158,12 @@ async function runBytes(input: WorkerInput): Promise<WorkerResult> {
     }
     lastWasLf = buf[buf.length - 1] === 10;
   }
-  return { items, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssMb: peak.stop() };
+  return measured(items);
 }
 
 /** As runBytes, over node:http (to tell undici's share of the reading cost). */
 async function runBytesHttp(input: WorkerInput): Promise<WorkerResult> {
-  await settle();
-  const peak = sampler();
-  const started = process.hrtime.bigint();
+  const measured = await startMeasuring();
   let items = 0;
   await new Promise<void>((resolve, reject) => {
     const { get } = require("node:http") as typeof import("node:http");
@@ -175,13 +181,11 @@ async function runBytesHttp(input: WorkerInput): Promise<WorkerResult> {
       res.on("error", reject);
     }).on("error", reject);
   });
-  return { items, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssMb: peak.stop() };
+  return measured(items);
 }
 
 async function runRaw(input: WorkerInput): Promise<WorkerResult> {
-  await settle();
-  const peak = sampler();
-  const started = process.hrtime.bigint();
+  const measured = await startMeasuring();
   let items = 0;
   let keep: unknown;
   await readStream(input, (d) => {
@@ -189,14 +193,12 @@ async function runRaw(input: WorkerInput): Promise<WorkerResult> {
     items++;
   });
   void keep;
-  return { items, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssMb: peak.stop() };
+  return measured(items);
 }
 
 /** As runRaw, over node:http. */
 async function runRawHttp(input: WorkerInput): Promise<WorkerResult> {
-  await settle();
-  const peak = sampler();
-  const started = process.hrtime.bigint();
+  const measured = await startMeasuring();
   let items = 0;
   let keep: unknown;
   const parser = new SseParser();
@@ -214,14 +216,12 @@ async function runRawHttp(input: WorkerInput): Promise<WorkerResult> {
     }).on("error", reject);
   });
   void keep;
-  return { items, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssMb: peak.stop() };
+  return measured(items);
 }
 
 /** As runRaw, over undici's dispatch API (no Readable body): what the Subscription reads through. */
 async function runRawDispatch(input: WorkerInput): Promise<WorkerResult> {
-  await settle();
-  const peak = sampler();
-  const started = process.hrtime.bigint();
+  const measured = await startMeasuring();
   let items = 0;
   let keep: unknown;
   const parser = new SseParser();
@@ -239,14 +239,12 @@ async function runRawDispatch(input: WorkerInput): Promise<WorkerResult> {
   );
   await handle.done;
   void keep;
-  return { items, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssMb: peak.stop() };
+  return measured(items);
 }
 
 /** Our core Subscription (reconnecting reader, de-dup, yields after each chunk), no Node-RED. */
 async function runCore(input: WorkerInput): Promise<WorkerResult> {
-  await settle();
-  const peak = sampler();
-  const started = process.hrtime.bigint();
+  const measured = await startMeasuring();
   let items = 0;
   let keep: unknown;
   await new Promise<void>((resolve, reject) => {
@@ -265,7 +263,7 @@ async function runCore(input: WorkerInput): Promise<WorkerResult> {
     sub.start();
   });
   void keep;
-  return { items, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssMb: peak.stop() };
+  return measured(items);
 }
 
 interface EventSourceLike {
@@ -276,9 +274,7 @@ interface EventSourceLike {
 type EventSourceCtor = new (url: string, init?: Record<string, unknown>) => EventSourceLike;
 
 async function runEventSource(input: WorkerInput, Ctor: EventSourceCtor, init: Record<string, unknown>): Promise<WorkerResult> {
-  await settle();
-  const peak = sampler();
-  const started = process.hrtime.bigint();
+  const measured = await startMeasuring();
   let items = 0;
   let keep: unknown;
   await new Promise<void>((resolve, reject) => {
@@ -297,7 +293,7 @@ async function runEventSource(input: WorkerInput, Ctor: EventSourceCtor, init: R
     };
   });
   void keep;
-  return { items, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssMb: peak.stop() };
+  return measured(items);
 }
 
 async function runEventsourcePackage(input: WorkerInput): Promise<WorkerResult> {
@@ -344,13 +340,7 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
   const bench = { count: 0, target: input.count, trigger: undefined as undefined | ((msg: unknown) => void), finished: () => {} };
   (globalThis as Record<string, unknown>).__subscribeBench = bench;
   const userDir = mkdtempSync(join(tmpdir(), "ds-sub-bench-"));
-  const benchNodes = join(userDir, "bench-nodes");
-  mkdirSync(benchNodes);
-  writeFileSync(join(benchNodes, "bench-sub-nodes.js"), BENCH_NODES_JS);
-  writeFileSync(
-    join(benchNodes, "bench-sub-nodes.html"),
-    ["bench-sub-trigger", "bench-sub-sink"].map((t) => `<script type="text/javascript">RED.nodes.registerType('${t}',{category:'function',defaults:{},inputs:1,outputs:1});</script>`).join("\n"),
-  );
+  const benchNodes = writeBenchNodeSet(userDir, "bench-sub-nodes", BENCH_NODES_JS, ["bench-sub-trigger", "bench-sub-sink"]);
   const flows = [
     { id: "tab", type: "tab", label: "bench" },
     { id: "cfg", type: "datasphere-config", apiUrl: input.apiUrl, publishUrl: "ws://127.0.0.1:1/publish/v1/", authMode: "header" },
@@ -390,16 +380,9 @@ const RUNNERS: Record<Variant, (input: WorkerInput) => Promise<WorkerResult>> = 
 };
 
 if (require.main === module) {
-  const input = JSON.parse(process.argv[2]) as WorkerInput;
-  RUNNERS[input.variant](input).then(
-    (result) => {
-      if (!result.skipped && result.items > 0) result.cpuUsPerItem = (input.variant === "json" ? result.seconds * 1e6 : sectionCpuUs) / result.items;
-      process.stdout.write(`${JSON.stringify(result)}\n`);
-      process.exit(0);
-    },
-    (error) => {
-      process.stderr.write(`${(error as Error).stack ?? error}\n`);
-      process.exit(1);
-    },
-  );
+  runAsBenchWorker(async (input: WorkerInput) => {
+    const result = await RUNNERS[input.variant](input);
+    if (!result.skipped && result.items > 0) result.cpuUsPerItem = (input.variant === "json" ? result.seconds * 1e6 : sectionCpuUs) / result.items;
+    return result;
+  });
 }

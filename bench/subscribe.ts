@@ -11,13 +11,12 @@
 // serves sandbox Items (3-12 KB, recorded once, encoded once) from memory.
 // BENCH_SUBSCRIBE_VARIANTS=raw,raw-http,... picks other variants (bytes-http and raw-http use node:http);
 // BENCH_SUBSCRIBE_ROUNDS=n gives --quick more rounds.
-import { fork } from "node:child_process";
-import { join } from "node:path";
 import { request } from "undici";
 import { startSandbox } from "../src/sandbox";
 import { median, type BenchRow } from "./bench-row";
 import type { Variant, WorkerInput, WorkerResult } from "./subscribe-worker";
 import { startReplayServer, type ReplayServer } from "./replay-server";
+import { forkBenchWorker } from "./worker-protocol";
 
 const TOKEN = "sandbox-token";
 const DISTINCT = 1000;
@@ -64,19 +63,8 @@ export async function startSseReplayServer(items: string[], batchBytes = 64 * 10
 }
 
 function runWorker(input: WorkerInput): Promise<WorkerResult> {
-  return new Promise((resolve, reject) => {
-    const child = fork(join(__dirname, "subscribe-worker.js"), [JSON.stringify(input)], { execArgv: ["--expose-gc", "--no-warnings"], stdio: ["ignore", "pipe", "inherit", "ipc"] });
-    let out = "";
-    child.stdout!.on("data", (d) => (out += d));
-    // A stuck worker fails the run (naming the variant) instead of holding it: 120 s, or 250 Items/s.
-    const timer = setTimeout(() => child.kill(), Math.max(120_000, input.count * 4));
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      const line = out.trim().split("\n").pop() ?? "";
-      if (code !== 0 || !line) return reject(new Error(`bench worker ${input.variant} (${input.count} Items) exited with ${code}${code === null ? " (killed: too slow or stuck)" : ""}`));
-      resolve(JSON.parse(line) as WorkerResult);
-    });
-  });
+  // A stuck worker fails the run (naming the variant) instead of holding it: 120 s, or 250 Items/s.
+  return forkBenchWorker<WorkerResult>("subscribe-worker.js", input, { execArgv: ["--expose-gc", "--no-warnings"], timeoutMs: Math.max(120_000, input.count * 4), label: `bench worker ${input.variant} (${input.count} Items)` });
 }
 
 const LABELS: Record<Variant, string> = {

@@ -4,7 +4,8 @@ import { planItem, type PlanOptions } from "../../src/core/assets/planner";
 import { parseMultihash } from "../../src/core/assets/multihash";
 import { extensionFor, displayHref } from "../../src/core/assets/naming";
 import { checkLayout } from "../../src/core/assets/planner";
-import { corpusDocuments, requireCorpus } from "../helpers/corpus";
+import { corpusDocuments, itemsOf, requireCorpus } from "../helpers/corpus";
+import { assetItem } from "../helpers/asset-item";
 
 const ROOT = join(sep === "/" ? "/tmp" : "C:\\tmp", "asset-plan-root");
 
@@ -13,25 +14,10 @@ function inside(root: string, path: string): boolean {
   return rel !== "" && !rel.startsWith("..") && !isAbsolute(rel);
 }
 
-function item(overrides: Record<string, unknown> = {}, assets: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    type: "Feature",
-    stac_version: "1.0.0",
-    id: "S2B_TEST_1",
-    collection: "sentinel-2-l2a",
-    geometry: null,
-    properties: { datetime: "2024-04-19T09:55:49Z" },
-    links: [{ rel: "self", href: "https://stac.example.com/collections/s2/items/S2B_TEST_1" }],
-    assets,
-    ...overrides,
-  };
-}
+const S2B_TEST_1 = { id: "S2B_TEST_1", collection: "sentinel-2-l2a", selfHref: "https://stac.example.com/collections/s2/items/S2B_TEST_1" };
 
-function itemsOf(json: unknown): Array<Record<string, unknown>> {
-  const doc = json as Record<string, unknown>;
-  if (doc.type === "Feature") return [doc];
-  if (doc.type === "FeatureCollection" && Array.isArray(doc.features)) return doc.features as Array<Record<string, unknown>>;
-  return [];
+function item(overrides: Record<string, unknown> = {}, assets: Record<string, unknown> = {}): Record<string, unknown> {
+  return assetItem(S2B_TEST_1, assets, overrides);
 }
 
 describe("core/assets planner", function () {

@@ -6,29 +6,15 @@ import { planItem, planItemAsync } from "../../src/core/assets/planner";
 import { parseMultihash } from "../../src/core/assets/multihash";
 import { extensionFor, withExtension } from "../../src/core/assets/naming";
 import { sanitizeSegment } from "../../src/core/assets/paths";
-import { corpusDocuments, requireCorpus } from "../helpers/corpus";
+import { corpusDocuments, itemsOf, requireCorpus } from "../helpers/corpus";
+import { assetItem } from "../helpers/asset-item";
 
 const ROOT = join(sep === "/" ? "/tmp" : "C:\\tmp", "asset-selection-root");
 
-function item(assets: Record<string, unknown>, overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    type: "Feature",
-    stac_version: "1.0.0",
-    id: "ITEM-1",
-    collection: "col",
-    geometry: null,
-    properties: { datetime: "2024-04-19T09:55:49Z" },
-    links: [{ rel: "self", href: "https://stac.example.com/items/ITEM-1" }],
-    assets,
-    ...overrides,
-  };
-}
+const ITEM_1 = { id: "ITEM-1", collection: "col", selfHref: "https://stac.example.com/items/ITEM-1" };
 
-function itemsOf(json: unknown): Array<Record<string, unknown>> {
-  const doc = json as Record<string, unknown>;
-  if (doc.type === "Feature") return [doc];
-  if (doc.type === "FeatureCollection" && Array.isArray(doc.features)) return doc.features as Array<Record<string, unknown>>;
-  return [];
+function item(assets: Record<string, unknown>, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return assetItem(ITEM_1, assets, overrides);
 }
 
 /** The longest time the event loop could not run a timer while `work` ran, in ms. */

@@ -57,6 +57,39 @@ function tracker(publisher: Publisher, limits: OutboxLimits = LIMITS, delivery: 
 
 const ids = (server: WsTestServer) => server.messages.map((m) => m.json.data.id as string);
 
+/** Publishes ids prefix0..prefix(total-1), pausing 1 ms every 5 messages so sockets and restarts get turns. */
+async function publishPaced(t: ReturnType<typeof tracker>, prefix: string, total: number): Promise<void> {
+  for (let i = 0; i < total; i++) {
+    t.publish(`${prefix}${i}`);
+    if (i % 5 === 4) await sleep(1);
+  }
+}
+
+/** A random pause of at least `min` ms and less than `min + spread` ms. */
+const randomPause = ([min, spread]: readonly [number, number]) => sleep(min + Math.floor(Math.random() * spread));
+
+/** Kills the server abruptly `times` times: waits `up`, kills, waits `down`, restarts (optionally first waiting for a live client). */
+async function killRepeatedly(s: WsTestServer, times: number, up: readonly [number, number], down: readonly [number, number], waitForClient: boolean): Promise<void> {
+  for (let i = 0; i < times; i++) {
+    if (waitForClient) await waitFor(() => s.openClients === 1, "a live connection to kill");
+    await randomPause(up);
+    await s.kill();
+    await randomPause(down);
+    await s.restart();
+  }
+}
+
+/** Lets the server finish reading what reached it: waits until its count stops moving. */
+async function serverReadsSettled(s: WsTestServer): Promise<void> {
+  let seen = -1;
+  await waitFor(() => {
+    const now = s.messages.length;
+    const still = now === seen;
+    seen = now;
+    return still;
+  }, "server reads settle", 10_000, 200);
+}
+
 async function freePort(): Promise<number> {
   const s = await startWsTestServer({ token: TOKEN, authMode: "header" });
   const port = s.port;
@@ -331,10 +364,7 @@ describe("core/publisher", function () {
         await s.restart();
       }
     })();
-    for (let i = 0; i < total; i++) {
-      t.publish(`f${i}`);
-      if (i % 5 === 4) await sleep(1);
-    }
+    await publishPaced(t, "f", total);
     publishing = false;
     await restarts;
     await waitFor(() => t.settled === total, `every message settled (${t.settled})`, 60_000);
@@ -356,28 +386,11 @@ describe("core/publisher", function () {
     p.start();
     const t = tracker(p, { maxMessages: 200, maxAgeMs: 0, overflow: "drop-oldest" });
     const total = 10_000;
-    const restarts = (async () => {
-      for (let i = 0; i < 20; i++) {
-        await sleep(40 + Math.floor(Math.random() * 60));
-        await s.kill();
-        await sleep(20 + Math.floor(Math.random() * 40));
-        await s.restart();
-      }
-    })();
-    for (let i = 0; i < total; i++) {
-      t.publish(`k${i}`);
-      if (i % 5 === 4) await sleep(1);
-    }
+    const restarts = killRepeatedly(s, 20, [40, 60], [20, 40], false);
+    await publishPaced(t, "k", total);
     await restarts;
     await waitFor(() => t.settled === total, `every message settled (${t.settled})`, 60_000);
-    // Let the server finish reading what reached it: wait until its count stops moving.
-    let seen = -1;
-    await waitFor(() => {
-      const now = s.messages.length;
-      const still = now === seen;
-      seen = now;
-      return still;
-    }, "server reads settle", 10_000, 200);
+    await serverReadsSettled(s);
     const received = ids(s);
     const receivedSet = new Set(received);
     assert.equal(receivedSet.size, received.length, "no message received twice");
@@ -453,22 +466,11 @@ describe("core/publisher", function () {
           const s = await server();
           received = () => ids(s);
           p = publisher(s.url, TOKEN, "header", { backoff: { initialMs: 10, maxMs: 100 } });
-          kills = (async () => {
-            for (let i = 0; i < 20; i++) {
-              await waitFor(() => s.openClients === 1, "a live connection to kill");
-              await sleep(30 + Math.floor(Math.random() * 50));
-              await s.kill();
-              await sleep(10 + Math.floor(Math.random() * 30));
-              await s.restart();
-            }
-          })();
+          kills = killRepeatedly(s, 20, [30, 50], [10, 30], true);
         }
         p.start();
         const t = tracker(p, { maxMessages: total, maxAgeMs: 0, overflow: "reject-newest" }, "at-least-once");
-        for (let i = 0; i < total; i++) {
-          t.publish(`a${i}`);
-          if (i % 5 === 4) await sleep(1);
-        }
+        await publishPaced(t, "a", total);
         await kills;
         await waitFor(() => t.settled === total, `every message settled (${t.settled})`, 90_000);
         const got = received();
@@ -490,28 +492,11 @@ describe("core/publisher", function () {
       p.start();
       const total = 10_000;
       const t = tracker(p, { maxMessages: total, maxAgeMs: 0, overflow: "reject-newest" }, "at-most-once");
-      const kills = (async () => {
-        for (let i = 0; i < 20; i++) {
-          await waitFor(() => s.openClients === 1, "a live connection to kill");
-          await sleep(30 + Math.floor(Math.random() * 50));
-          await s.kill();
-          await sleep(10 + Math.floor(Math.random() * 30));
-          await s.restart();
-        }
-      })();
-      for (let i = 0; i < total; i++) {
-        t.publish(`k${i}`);
-        if (i % 5 === 4) await sleep(1);
-      }
+      const kills = killRepeatedly(s, 20, [30, 50], [10, 30], true);
+      await publishPaced(t, "k", total);
       await kills;
       await waitFor(() => t.settled === total, `every message settled (${t.settled})`, 60_000);
-      let seen = -1;
-      await waitFor(() => {
-        const now = s.messages.length;
-        const still = now === seen;
-        seen = now;
-        return still;
-      }, "server reads settle", 10_000, 200);
+      await serverReadsSettled(s);
       const got = ids(s);
       assert.equal(new Set(got).size, got.length, "at-most-once never sends twice");
       assert.deepEqual(t.failed, []);

@@ -4,6 +4,7 @@ import { startSandbox, type Sandbox } from "../../src/sandbox";
 import { SseParser, type SseEvent } from "../../src/core/sse";
 import { waitFor } from "../helpers/wait";
 import { seeded } from "../helpers/sse-test-server";
+import { pushInChunks } from "../helpers/sse-chunks";
 
 const TOKEN = "sandbox-token-sse-parse";
 
@@ -27,12 +28,7 @@ async function capture(url: string, enough: (bytes: Buffer) => boolean, onOpen?:
 
 function parse(bytes: Buffer, cuts: number[]): SseEvent[] {
   const parser = new SseParser();
-  const events: SseEvent[] = [];
-  let from = 0;
-  for (const cut of [...cuts, bytes.length]) {
-    events.push(...parser.push(bytes.subarray(from, cut)));
-    from = cut;
-  }
+  const events = pushInChunks(parser, bytes, cuts);
   parser.end();
   return events;
 }

@@ -3,6 +3,7 @@
 // message.py ends the message with "\n\n" unless the test asks for newline=none.
 import { strict as assert } from "node:assert";
 import { SseParser, type SseEvent } from "../../src/core/sse";
+import { pushInChunks } from "../helpers/sse-chunks";
 
 interface Case {
   /** The wpt file the bytes and expectations come from. */
@@ -78,12 +79,7 @@ const CASES: Case[] = [
 
 function run(bytes: Buffer, cuts: number[]): { events: SseEvent[]; parser: SseParser } {
   const parser = new SseParser();
-  const events: SseEvent[] = [];
-  let from = 0;
-  for (const cut of [...cuts, bytes.length]) {
-    events.push(...parser.push(bytes.subarray(from, cut)));
-    from = cut;
-  }
+  const events = pushInChunks(parser, bytes, cuts);
   events.push(...parser.end());
   return { events, parser };
 }

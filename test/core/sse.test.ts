@@ -1,17 +1,13 @@
 import { strict as assert } from "node:assert";
 import { corpusDocuments, requireCorpus } from "../helpers/corpus";
 import { seeded } from "../helpers/sse-test-server";
+import { pushInChunks } from "../helpers/sse-chunks";
 import { parseSse, SseParser, type SseEvent } from "../../src/core/sse";
 
 /** Parses bytes cut at the given offsets. */
 function parseChunks(bytes: Buffer, cuts: number[]): { events: SseEvent[]; lastEventId: string; retryMs?: number } {
   const parser = new SseParser();
-  const events: SseEvent[] = [];
-  let from = 0;
-  for (const cut of [...cuts, bytes.length]) {
-    for (const e of parser.push(bytes.subarray(from, cut))) events.push(e);
-    from = cut;
-  }
+  const events = pushInChunks(parser, bytes, cuts);
   parser.end();
   return { events, lastEventId: parser.lastEventId, retryMs: parser.retryMs };
 }

@@ -7,7 +7,7 @@ import { startSandbox, type Sandbox } from "../../src/sandbox";
 import { Subscription, type MalformedEvent, type SubscriptionNotice, type SubscriptionOptions, type SubscriptionStateChange } from "../../src/core/subscription";
 import { RecentSet } from "../../src/core/subscription/dedup";
 import { FakeClock } from "../helpers/fake-clock";
-import { makeItems, startScriptedServer, type ScriptedAnswer, type ScriptedRequest, type ScriptedServer } from "../helpers/sse-test-server";
+import { makeItems, scriptedServerPool } from "../helpers/sse-test-server";
 import { waitFor } from "../helpers/wait";
 
 const TOKEN = "hostile-test-token-31c9";
@@ -34,20 +34,16 @@ function gc(): void {
 
 describe("core/subscription against hostile streams", function () {
   this.timeout(60_000);
-  const servers: ScriptedServer[] = [];
+  const servers = scriptedServerPool();
+  const server = servers.start;
   const clients: Client[] = [];
   let sandbox: Sandbox | undefined;
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.sub.close()));
-    await Promise.all(servers.splice(0).map((s) => s.close()));
+    await servers.closeAll();
     await sandbox?.close();
     sandbox = undefined;
   });
-  async function server(answer: (r: ScriptedRequest) => ScriptedAnswer): Promise<ScriptedServer> {
-    const s = await startScriptedServer(answer);
-    servers.push(s);
-    return s;
-  }
   function client(url: string, extra: Partial<SubscriptionOptions> = {}): Client {
     const clock = new FakeClock();
     const c: Client = { clock, seqs: [], ids: [], states: [], malformed: [], notices: [], deliveredAtState: [], sub: undefined as unknown as Subscription };

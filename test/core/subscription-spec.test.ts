@@ -5,7 +5,7 @@
 import { strict as assert } from "node:assert";
 import { Subscription, type SubscriptionOptions, type SubscriptionStateChange } from "../../src/core/subscription";
 import { FakeClock } from "../helpers/fake-clock";
-import { startScriptedServer, type ScriptedAnswer, type ScriptedRequest, type ScriptedServer } from "../helpers/sse-test-server";
+import { scriptedServerPool } from "../helpers/sse-test-server";
 import { waitFor } from "../helpers/wait";
 
 const TOKEN = "spec-test-token-77aa";
@@ -20,17 +20,13 @@ interface Client {
 
 describe("core/subscription: web-platform-tests eventsource client cases", function () {
   this.timeout(30_000);
-  const servers: ScriptedServer[] = [];
+  const servers = scriptedServerPool();
+  const server = servers.start;
   const clients: Client[] = [];
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.sub.close()));
-    await Promise.all(servers.splice(0).map((s) => s.close()));
+    await servers.closeAll();
   });
-  async function server(answer: (r: ScriptedRequest) => ScriptedAnswer): Promise<ScriptedServer> {
-    const s = await startScriptedServer(answer);
-    servers.push(s);
-    return s;
-  }
   function client(url: string, extra: Partial<SubscriptionOptions> = {}): Client {
     const clock = new FakeClock();
     const c: Client = { clock, values: [], states: [], sub: undefined as unknown as Subscription };

@@ -8,6 +8,7 @@ import { startNodeRed, type NodeRedProcess } from "../helpers/node-red-process";
 import { waitFor } from "../helpers/node-red";
 import { repoRoot } from "../helpers/paths";
 import { launchChromium, requireChromium } from "./browser";
+import { importExampleFromMenu } from "./editor-import";
 import { freshUserDir, linkCheckout, PACKAGE_NAME, removeDir } from "./support";
 
 // Globals of the page, used inside page.evaluate callbacks (the project compiles without the DOM lib).
@@ -199,13 +200,7 @@ describe("e2e: the editor in a real browser", function () {
       await openEditor();
       takeConsoleErrors();
 
-      await page.click("#red-ui-header-button-sidemenu");
-      await page.click("#menu-item-import");
-      await page.click("#red-ui-tab-red-ui-clipboard-dialog-import-tab-examples a");
-      const tree = page.locator("#red-ui-clipboard-dialog-import-tab-examples");
-      await tree.locator(".red-ui-treeList-label", { hasText: PACKAGE_NAME }).click();
-      await tree.locator(".red-ui-treeList-label-text", { hasText: new RegExp(`^${example}$`) }).click();
-      await page.click("#red-ui-clipboard-dialog-ok");
+      await importExampleFromMenu(page, example);
       await page.locator("#red-ui-clipboard-dialog").waitFor({ state: "hidden" });
       const expectedIds = (JSON.parse(readFileSync(join(repoRoot, "examples", `${example}.json`), "utf8")) as Array<{ id: string }>).length;
       await waitFor(async () => (await page.evaluate(() => {

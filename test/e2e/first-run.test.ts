@@ -9,7 +9,8 @@ import { freePort, startNodeRed, type NodeRedProcess } from "../helpers/node-red
 import { waitFor } from "../helpers/node-red";
 import { repoRoot } from "../helpers/paths";
 import { launchChromium, requireChromium } from "./browser";
-import { freshUserDir, linkCheckout, PACKAGE_NAME, removeDir } from "./support";
+import { importExampleFromMenu } from "./editor-import";
+import { freshUserDir, linkCheckout, removeDir } from "./support";
 
 // Globals of the page, used inside page.evaluate callbacks (the project compiles without the DOM lib).
 declare const window: any;
@@ -26,15 +27,9 @@ async function waitForEditor(page: Page): Promise<void> {
   }, undefined, { timeout: 90_000 });
 }
 
-/** Menu > Import > Examples > this package > the example, as a user does it. */
+/** Imports the example from the menu and places its nodes. */
 async function importExample(page: Page, example: string): Promise<void> {
-  await page.click("#red-ui-header-button-sidemenu");
-  await page.click("#menu-item-import");
-  await page.click("#red-ui-tab-red-ui-clipboard-dialog-import-tab-examples a");
-  const tree = page.locator("#red-ui-clipboard-dialog-import-tab-examples");
-  await tree.locator(".red-ui-treeList-label", { hasText: PACKAGE_NAME }).click();
-  await tree.locator(".red-ui-treeList-label-text", { hasText: new RegExp(`^${example}$`) }).click();
-  await page.click("#red-ui-clipboard-dialog-ok");
+  await importExampleFromMenu(page, example);
   await page.locator("#red-ui-clipboard-dialog").waitFor({ state: "hidden" });
   // Imported nodes hang on the mouse until placed: click an empty spot.
   await page.mouse.click(700, 820);
@@ -137,13 +132,7 @@ describe("e2e: first run in a real browser (the README's environment-variable ro
     it("a second example imported reuses the same config node: one 'Data Sphere (from environment)' in the editor", async () => {
       const countNodes = () => page.evaluate(() => (window as any).RED.nodes.filterNodes({ type: "datasphere-dataset-pull" }).length);
       assert.equal(await countNodes(), 0);
-      await page.click("#red-ui-header-button-sidemenu");
-      await page.click("#menu-item-import");
-      await page.click("#red-ui-tab-red-ui-clipboard-dialog-import-tab-examples a");
-      const tree = page.locator("#red-ui-clipboard-dialog-import-tab-examples");
-      await tree.locator(".red-ui-treeList-label", { hasText: PACKAGE_NAME }).click();
-      await tree.locator(".red-ui-treeList-label-text", { hasText: /^dataset-pull-to-join$/ }).click();
-      await page.click("#red-ui-clipboard-dialog-ok");
+      await importExampleFromMenu(page, "dataset-pull-to-join");
       // Node-RED notices that the shared config node exists already and offers "Import copy": the copy
       // gives the example's own nodes new ids and keeps the existing config node (config nodes are matched by id).
       const conflict = page.locator(".red-ui-notification", { hasText: /already exist/i });

@@ -48,3 +48,11 @@ export function corpusIndex(): CorpusIndexEntry[] {
 
 /** The `type` values of the objects publish accepts: Item, Collection, Catalog. */
 export const STAC_TYPES: ReadonlySet<string> = new Set(["Feature", "Collection", "Catalog"]);
+
+/** The Items of a corpus document: the document itself when it is an Item, the features of a FeatureCollection, otherwise none. */
+export function itemsOf(json: unknown): Array<Record<string, unknown>> {
+  const doc = json as Record<string, unknown>;
+  if (doc.type === "Feature") return [doc];
+  if (doc.type === "FeatureCollection" && Array.isArray(doc.features)) return doc.features as Array<Record<string, unknown>>;
+  return [];
+}

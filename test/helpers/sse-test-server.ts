@@ -252,3 +252,18 @@ export async function startScriptedServer(answer: (request: ScriptedRequest) => 
       }),
   };
 }
+
+/** The scripted servers a suite starts: `start` keeps each one, `closeAll` (for afterEach) closes and forgets them. */
+export function scriptedServerPool(): { start(answer: (request: ScriptedRequest) => ScriptedAnswer): Promise<ScriptedServer>; closeAll(): Promise<void> } {
+  const started: ScriptedServer[] = [];
+  return {
+    async start(answer) {
+      const s = await startScriptedServer(answer);
+      started.push(s);
+      return s;
+    },
+    async closeAll() {
+      await Promise.all(started.splice(0).map((s) => s.close()));
+    },
+  };
+}

@@ -2,26 +2,16 @@ import { strict as assert } from "node:assert";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { startSandbox, type Sandbox } from "../../src/sandbox";
 import { startDatasetTestServer, type DatasetTestServer } from "../helpers/dataset-test-server";
-import { builtNode, configNode, helper, nodeRedPath, repoRoot, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
+import { builtNode, configNode, helper, repoRoot, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
+import { joinNode, runtimeHooks, withRuntimeHooks, type NodeModule } from "../helpers/node-red-core";
 
 type Msg = Record<string, any>;
-type NodeModule = (RED: any) => void;
-
-// The Node-RED under test: its core join node, and (test only) its message hooks, which the
-// test helper's mock runtime does not hand to nodes although its flows trigger them.
-const nodeRedDir = dirname(nodeRedPath);
-const joinNode: NodeModule = require(require.resolve("@node-red/nodes/core/sequence/17-split.js", { paths: [nodeRedDir] }));
-const runtimeHooks = require(require.resolve("@node-red/util", { paths: [nodeRedDir] })).hooks;
 
 const pullModule = builtNode("datasphere-dataset-pull");
-/** The node as the real runtime loads it: RED.hooks present. */
-const pullWithHooks: NodeModule = (RED) => {
-  RED.hooks = runtimeHooks;
-  return pullModule(RED);
-};
+const pullWithHooks = withRuntimeHooks(pullModule);
 /** The node as node-red-node-test-helper loads it: no RED.hooks. */
 const pullWithoutHooks: NodeModule = (RED) => {
   delete RED.hooks;

@@ -1,25 +1,16 @@
 import { strict as assert } from "node:assert";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { startSandbox, type Sandbox } from "../../src/sandbox";
-import { builtNode, configNode, helper, nodeRedPath, repoRoot, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
+import { builtNode, configNode, helper, repoRoot, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
+import { coreNode, joinNode, withRuntimeHooks, type NodeModule } from "../helpers/node-red-core";
+import { startReplayStacApi, type ReplayStacApi } from "../helpers/replay-stac-api";
 
 type Msg = Record<string, any>;
-type NodeModule = (RED: any) => void;
 
-const nodeRedDir = dirname(nodeRedPath);
-const joinNode: NodeModule = require(require.resolve("@node-red/nodes/core/sequence/17-split.js", { paths: [nodeRedDir] }));
-const runtimeHooks = require(require.resolve("@node-red/util", { paths: [nodeRedDir] })).hooks;
 const apiModule = builtNode("datasphere-stac-api");
-const searchModule = builtNode("datasphere-stac-search");
-/** The node as the real runtime loads it: RED.hooks present (the test helper's mock runtime leaves them out). */
-const searchWithHooks: NodeModule = (RED) => {
-  RED.hooks = runtimeHooks;
-  return searchModule(RED);
-};
+const searchWithHooks = withRuntimeHooks(builtNode("datasphere-stac-search"));
 
 /** A downstream node that completes each message after `holdMs` (0: on the next turn) and records how many it holds. */
 const slowSink: NodeModule = (RED) => {
@@ -51,27 +42,12 @@ const S2 = "sentinel-2-l2a";
  * A STAC API that serves `pages` copies of one real page (500 sandbox Items) along GET next links:
  * 100k Items without the generator's cost, so the test measures the node, not the sandbox.
  */
-async function startReplayApi(items: unknown[], pages: number): Promise<{ url: string; server: Server; served: () => number }> {
+function startReplayApi(items: unknown[], pages: number): Promise<ReplayStacApi> {
   const features = JSON.stringify(items);
-  let served = 0;
-  let base = "";
-  const conformsTo = ["https://api.stacspec.org/v1.0.0/core", "https://api.stacspec.org/v1.0.0/item-search"];
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? "/", base);
-    let body: string;
-    if (url.pathname === "/") body = JSON.stringify({ type: "Catalog", id: "replay", conformsTo, links: [{ rel: "search", href: `${base}/search`, method: "GET" }] });
-    else {
-      const page = Number(url.searchParams.get("page") ?? "0");
-      served++;
-      const links = page + 1 < pages ? `[{"rel":"next","href":"${base}/search?page=${page + 1}"}]` : "[]";
-      body = `{"type":"FeatureCollection","numberMatched":${pages * items.length},"features":${features},"links":${links}}`;
-    }
-    res.writeHead(200, { "content-type": "application/geo+json", "content-length": Buffer.byteLength(body) });
-    res.end(body);
+  return startReplayStacApi((page, base) => {
+    const links = page + 1 < pages ? `[{"rel":"next","href":"${base}/search?page=${page + 1}"}]` : "[]";
+    return `{"type":"FeatureCollection","numberMatched":${pages * items.length},"features":${features},"links":${links}}`;
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { url: `${base}/`, server, served: () => served };
 }
 
 describe("datasphere-stac-search node (Node-RED runtime, sandbox STAC API)", function () {
@@ -248,7 +224,7 @@ describe("datasphere-stac-search node (Node-RED runtime, sandbox STAC API)", fun
   it("examples/stac-search-join-summary.json: search, join, summary of every matching Item", async () => {
     process.env.STAC_API_URL = sb.stacApi.url;
     try {
-      const functionNode: NodeModule = require(require.resolve("@node-red/nodes/core/function/10-function.js", { paths: [nodeRedDir] }));
+      const functionNode = coreNode("function/10-function.js");
       await helper.load([apiModule, searchWithHooks, joinNode, functionNode], example("stac-search-join-summary.json"), {});
       const summaries: Msg[] = [];
       const done: Msg[] = [];
@@ -276,7 +252,7 @@ describe("datasphere-stac-search node (Node-RED runtime, sandbox STAC API)", fun
     const items = [];
     for (let i = 0; i < limit; i++) items.push(await sb.datasetItem("sentinel-2-l2a-sample", i));
     const replay = await startReplayApi(items, 200);
-    after(() => replay.server.close());
+    after(() => replay.close());
     const flow = [api({ url: replay.url }), search({ collections: "", limit: String(limit), window }, [["sink"], ["done"]]), { id: "sink", type: "slow-sink", holdMs: 0 }, { id: "done", type: "helper" }];
     const out = await load(flow, [slowSink]);
     const sink = helper.getNode("sink");
