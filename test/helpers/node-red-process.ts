@@ -178,8 +178,10 @@ export async function startNodeRed(options: NodeRedProcessOptions): Promise<Node
   try {
     await new Promise<void>((done, fail) => {
       const timer = setTimeout(() => fail(new Error(`Node-RED did not start within ${timeoutMs} ms. Log:\n${output}`)), timeoutMs);
+      // Ready means the admin API answers with the flows: the server is up and the runtime has loaded them
+      // (started, or waiting for node types a test left out on purpose).
       const check = () => {
-        if (/Server now running at/.test(output)) {
+        if (/Server now running at/.test(output) && /Started flows|Waiting for missing types/.test(output)) {
           clearTimeout(timer);
           done();
         }
