@@ -7,7 +7,7 @@ import type { Dispatcher } from "undici";
 import { abortError } from "../abort";
 import { Backoff, parseRetryAfter } from "../backoff";
 import { clampDelay, systemClock, type Clock } from "../clock";
-import { DatasphereError, errorForStatus, isDatasphereError, isRetryable, toDatasphereError } from "../errors";
+import { DatasphereError, IO_ERRNOS, errorForStatus, isDatasphereError, isRetryable, toDatasphereError } from "../errors";
 import { HashingFileSink } from "./file-sink";
 import { createStreamHash, type StreamHash } from "./stream-hash";
 import { getFollowingRedirects, headerValue } from "./http";
@@ -379,7 +379,7 @@ function sleepOn(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> 
 
 function isIoError(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException)?.code ?? "";
-  return ["ENOSPC", "EACCES", "EPERM", "EROFS", "EISDIR", "ENOTDIR", "EEXIST", "EMFILE", "ENFILE", "EFBIG", "EDQUOT", "EIO", "EBADF"].includes(code);
+  return IO_ERRNOS.has(code);
 }
 
 function ioReason(error: unknown): string {
