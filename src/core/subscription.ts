@@ -7,7 +7,8 @@ import { openStream, type StreamHandle } from "./stream-dispatch";
 import { sleepOn } from "./subscription/clock-sleep";
 import { itemKey, RecentSet } from "./subscription/dedup";
 import { ReconnectDelay } from "./subscription/reconnect-delay";
-import { AttemptError, checkResponse, Redirect, type Disposition } from "./subscription/response-check";
+import { Redirect, type RedirectRule } from "./redirect";
+import { AttemptError, checkResponse, type Disposition } from "./subscription/response-check";
 
 export type SubscriptionState = "idle" | "connecting" | "connected" | "backing-off" | "failed" | "stopped" | "closed";
 
@@ -300,36 +301,28 @@ export class Subscription {
     return new DatasphereError(error.code, message, { status: error.status, retryAfterMs: error.retryAfterMs });
   }
 
-  /** One connection, redirects included; never throws. */
+  /** One connection, redirects included (within the configured origin only); never throws. */
   private async connectOnce(signal: AbortSignal): Promise<Attempt> {
     const origin = new URL(this.options.url).origin;
-    const maxRedirects = this.options.maxRedirects ?? 5;
+    const allowed = (url: string) => new URL(url).origin === origin;
     let url = this.options.url;
-    for (let redirects = 0; ; redirects++) {
-      const outcome = await this.exchange(url, url === this.options.url || new URL(url).origin === origin, signal);
+    for (let hops = 0; ; hops++) {
+      const outcome = await this.exchange(url, { hops, allowed, maxRedirects: this.options.maxRedirects }, signal);
       if (!(outcome instanceof Redirect)) return outcome;
-      if (redirects >= maxRedirects) {
-        return { connectedAt: 0, error: new DatasphereError("PROTOCOL", `${this.what}: more than ${maxRedirects} redirects`), disposition: "slow" };
-      }
       url = outcome.location;
     }
   }
 
-  private requestHeaders(url: string, sameOrigin: boolean): Record<string, string> {
+  private requestHeaders(url: string): Record<string, string> {
     const headers: Record<string, string> = { accept: "text/event-stream", "cache-control": "no-cache" };
-    for (const [name, value] of Object.entries(this.options.headers?.(url) ?? {})) {
-      const lower = name.toLowerCase();
-      // The token goes to the configured origin only (a cross-origin redirect target gets none).
-      if (!sameOrigin && (lower === "authorization" || lower === "cookie" || lower === "proxy-authorization")) continue;
-      headers[lower] = value;
-    }
+    for (const [name, value] of Object.entries(this.options.headers?.(url) ?? {})) headers[name.toLowerCase()] = value;
     // Header values travel as bytes: the id's UTF-8 bytes, each as one Latin-1 character for undici.
     if (this.lastId !== "") headers["last-event-id"] = Buffer.from(this.lastId, "utf8").toString("latin1");
     return headers;
   }
 
   /** One request/response: resolves with a Redirect to follow or how the connection ended. */
-  private exchange(url: string, sameOrigin: boolean, signal: AbortSignal): Promise<Attempt | Redirect> {
+  private exchange(url: string, redirect: Pick<RedirectRule, "hops" | "maxRedirects" | "allowed">, signal: AbortSignal): Promise<Attempt | Redirect> {
     const clock = this.clock;
     const connectTimeoutMs = this.options.connectTimeoutMs ?? 30_000;
     const idleTimeoutMs = this.options.idleTimeoutMs ?? 90_000;
@@ -352,7 +345,7 @@ export class Subscription {
 
     // Declared after the timers that use it: they fire only once the request is under way.
     const handle: StreamHandle = openStream(
-      { url, headers: this.requestHeaders(url, sameOrigin), dispatcher: this.options.dispatcher },
+      { url, headers: this.requestHeaders(url), dispatcher: this.options.dispatcher },
       {
         onHead: ({ statusCode, headers }) => {
           clock.clearTimeout(deadline);
@@ -362,7 +355,7 @@ export class Subscription {
             this.lastId = "";
             throw new AttemptError(new DatasphereError("BAD_REQUEST", `${this.what}: Last-Event-ID refused (HTTP 431)`, { status: 431 }), "retry");
           }
-          checkResponse(statusCode, headers, url, this.what);
+          checkResponse(statusCode, headers, url, this.what, redirect);
           connectedAt = lastByteAt = clock.now();
           this.stats.connections += 1;
           this.setState({ state: "connected" });

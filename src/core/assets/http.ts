@@ -1,9 +1,8 @@
 import { request, type Dispatcher } from "undici";
 import { DatasphereError } from "../errors";
+import { isRedirectStatus, MAX_REDIRECTS } from "../redirect";
 import { displayHref } from "./naming";
 
-export const MAX_REDIRECTS = 5;
-const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 export interface GetOptions {
   /** Credentials for one URL: decided again for every hop, so a redirect to another origin goes without them. */
@@ -23,7 +22,11 @@ export interface GetResult {
   redirects: number;
 }
 
-/** A GET that follows redirects itself (at most 5), re-deciding the Authorization header for each hop. */
+/**
+ * A GET that follows redirects itself (at most 5), re-deciding the Authorization header for each hop.
+ * Unlike the Data Sphere reads (core/redirect), any http(s) origin may be followed: assets live on
+ * other hosts (object stores, signed URLs), and credentials go only where `headersFor` allows.
+ */
 export async function getFollowingRedirects(href: string, options: GetOptions): Promise<GetResult> {
   const maxRedirects = options.maxRedirects ?? MAX_REDIRECTS;
   let current = href;
@@ -37,7 +40,7 @@ export async function getFollowingRedirects(href: string, options: GetOptions): 
       dispatcher: options.dispatcher,
     });
     const location = response.headers.location;
-    if (!REDIRECT_STATUSES.has(response.statusCode) || typeof location !== "string") return { response, url: current, redirects };
+    if (!isRedirectStatus(response.statusCode) || typeof location !== "string") return { response, url: current, redirects };
     await response.body.dump().catch(() => undefined);
     if (redirects >= maxRedirects) throw new DatasphereError("PROTOCOL", `more than ${maxRedirects} redirects (last to ${displayHref(location)})`);
     let next: URL;

@@ -3,6 +3,7 @@ import { sleep } from "../abort";
 import { Backoff, parseRetryAfter } from "../backoff";
 import type { Clock } from "../clock";
 import { DatasphereError, errorForStatus, isRetryable, toDatasphereError } from "../errors";
+import { isRedirectStatus, redirectTarget } from "../redirect";
 
 /** What every dataset reader needs: where the token may go, how long to wait, when to give up. */
 export interface ReaderOptions {
@@ -48,30 +49,33 @@ export function requireApiOrigin(url: string, options: ReaderOptions, what: stri
   }
 }
 
-/** GET with auth and idle timeouts; a non-2xx answer becomes a DatasphereError (body discarded). */
+/**
+ * GET with auth and idle timeouts; a non-2xx answer becomes a DatasphereError (body discarded).
+ * Redirects within the API origin are followed with the token (at most 5); one elsewhere is refused.
+ */
 export async function get(url: string, options: ReaderOptions, what: string, accept: string): Promise<ResponseData> {
   requireApiOrigin(url, options, what);
   const idle = options.idleTimeoutMs ?? 60_000;
-  let response: ResponseData;
-  try {
-    response = await request(url, {
-      method: "GET",
-      headers: { accept, ...options.auth.headersFor(url) },
-      signal: options.signal,
-      headersTimeout: idle,
-      bodyTimeout: idle,
-      dispatcher: options.dispatcher,
-    });
-  } catch (error) {
-    throw toDatasphereError(error, what);
+  for (let hops = 0; ; hops++) {
+    let response: ResponseData;
+    try {
+      response = await request(url, {
+        method: "GET",
+        headers: { accept, ...options.auth.headersFor(url) },
+        signal: options.signal,
+        headersTimeout: idle,
+        bodyTimeout: idle,
+        dispatcher: options.dispatcher,
+      });
+    } catch (error) {
+      throw toDatasphereError(error, what);
+    }
+    if (response.statusCode >= 200 && response.statusCode < 300) return response;
+    const retryAfterMs = parseRetryAfter(response.headers["retry-after"] as string | string[] | undefined);
+    await response.body.dump().catch(() => undefined);
+    if (!isRedirectStatus(response.statusCode)) throw errorForStatus(response.statusCode, what, retryAfterMs);
+    url = redirectTarget(url, response.statusCode, response.headers.location, { what, hops, allowed: (u) => options.isApiOrigin(u) });
   }
-  if (response.statusCode >= 200 && response.statusCode < 300) return response;
-  const retryAfterMs = parseRetryAfter(response.headers["retry-after"] as string | string[] | undefined);
-  await response.body.dump().catch(() => undefined);
-  if (response.statusCode >= 300 && response.statusCode < 400) {
-    throw new DatasphereError("UNSUPPORTED", `${what}: redirect (HTTP ${response.statusCode}) not followed: the token stays on the API origin`, { status: response.statusCode });
-  }
-  throw errorForStatus(response.statusCode, what, retryAfterMs);
 }
 
 /**

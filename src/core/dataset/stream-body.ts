@@ -1,5 +1,6 @@
 import { parseRetryAfter } from "../backoff";
 import { DatasphereError, errorForStatus, toDatasphereError } from "../errors";
+import { isRedirectStatus, Redirect, redirectTarget } from "../redirect";
 import { openStream, type StreamHandle } from "../stream-dispatch";
 import { requireApiOrigin, type ReaderOptions } from "./http";
 
@@ -15,9 +16,22 @@ const HIGH_WATER_BYTES = 1024 * 1024;
  * GET through undici's dispatch API (no Readable body: pausing and resuming one per chunk costs
  * milliseconds of CPU). Chunks wait in a queue; reading from the socket pauses only when more than
  * 1 MiB waits. A failure is reported after every chunk received before it has been taken.
- * Resolves when a 2xx answer's headers arrive; a non-2xx answer is a DatasphereError.
+ * Resolves when a 2xx answer's headers arrive; a non-2xx answer is a DatasphereError. Redirects within
+ * the API origin are followed with the token (at most 5); one elsewhere is refused.
  */
-export function openStreamBody(url: string, options: ReaderOptions, what: string, accept: string): Promise<StreamBody> {
+export async function openStreamBody(url: string, options: ReaderOptions, what: string, accept: string): Promise<StreamBody> {
+  for (let hops = 0; ; hops++) {
+    try {
+      return await openOnce(url, options, what, accept, hops);
+    } catch (error) {
+      if (!(error instanceof Redirect)) throw error;
+      url = error.location;
+    }
+  }
+}
+
+/** One request; a redirect within the API origin rejects with the Redirect to follow. */
+function openOnce(url: string, options: ReaderOptions, what: string, accept: string, hops: number): Promise<StreamBody> {
   requireApiOrigin(url, options, what);
   const idle = options.idleTimeoutMs ?? 60_000;
   const queue: Buffer[] = [];
@@ -37,8 +51,8 @@ export function openStreamBody(url: string, options: ReaderOptions, what: string
       { url, headers: { accept, ...options.auth.headersFor(url) }, dispatcher: options.dispatcher, headersTimeoutMs: idle, bodyTimeoutMs: idle },
       {
         onHead: ({ statusCode, headers }) => {
-          if (statusCode >= 300 && statusCode < 400) {
-            throw new DatasphereError("UNSUPPORTED", `${what}: redirect (HTTP ${statusCode}) not followed: the token stays on the API origin`, { status: statusCode });
+          if (isRedirectStatus(statusCode)) {
+            throw new Redirect(redirectTarget(url, statusCode, headers.location, { what, hops, allowed: (u) => options.isApiOrigin(u) }));
           }
           if (statusCode < 200 || statusCode >= 300) throw errorForStatus(statusCode, what, parseRetryAfter(headers["retry-after"]));
           opened = true;
@@ -67,7 +81,7 @@ export function openStreamBody(url: string, options: ReaderOptions, what: string
         ended = true;
         failure = error;
         signal?.removeEventListener("abort", onAbort);
-        if (!opened) reject(toDatasphereError(error, what));
+        if (!opened) reject(error instanceof Redirect ? error : toDatasphereError(error, what));
         wake?.();
       },
     );

@@ -2,6 +2,7 @@ import { request } from "undici";
 import { parseRetryAfter } from "../backoff";
 import { requireApiOrigin, withRetries, type ReaderOptions } from "../dataset/http";
 import { DatasphereError, errorForStatus, toDatasphereError } from "../errors";
+import { isRedirectStatus, redirectTarget } from "../redirect";
 
 /** One request of a search: the first, or one a `rel=next` link describes. */
 export interface StacRequest {
@@ -23,29 +24,33 @@ export function fetchJson(req: StacRequest, options: StacHttpOptions, what: stri
   return withRetries(req.href, options, () => fetchOnce(req, options, what));
 }
 
+/** One request; redirects within the API origin are followed with the credentials (POST only by 307/308). */
 async function fetchOnce(req: StacRequest, options: StacHttpOptions, what: string): Promise<unknown> {
-  requireApiOrigin(req.href, options, what);
   const idle = options.idleTimeoutMs ?? 60_000;
   const body = req.method === "POST" ? JSON.stringify(req.body ?? {}) : undefined;
-  const headers: Record<string, string> = { ...req.headers, accept: ACCEPT, ...options.auth.headersFor(req.href) };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  let response;
-  try {
-    response = await request(req.href, { method: req.method, headers, body, signal: options.signal, headersTimeout: idle, bodyTimeout: idle, dispatcher: options.dispatcher });
-  } catch (error) {
-    throw toDatasphereError(error, what);
-  }
-  if (response.statusCode < 200 || response.statusCode >= 300) {
+  let href = req.href;
+  for (let hops = 0; ; hops++) {
+    requireApiOrigin(href, options, what);
+    const headers: Record<string, string> = { ...req.headers, accept: ACCEPT, ...options.auth.headersFor(href) };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    let response;
+    try {
+      response = await request(href, { method: req.method, headers, body, signal: options.signal, headersTimeout: idle, bodyTimeout: idle, dispatcher: options.dispatcher });
+    } catch (error) {
+      throw toDatasphereError(error, what);
+    }
+    if (response.statusCode >= 200 && response.statusCode < 300) return readJsonLimited(response.body, options.maxDocumentBytes ?? 32 * 1024 * 1024, what);
+    if (isRedirectStatus(response.statusCode)) {
+      await response.body.dump().catch(() => undefined);
+      href = redirectTarget(href, response.statusCode, response.headers.location, { what, hops, method: req.method, allowed: (u) => options.isApiOrigin(u) });
+      continue;
+    }
     const retryAfterMs = parseRetryAfter(response.headers["retry-after"] as string | string[] | undefined);
     const detail = await errorDetail(response.body);
-    if (response.statusCode >= 300 && response.statusCode < 400) {
-      throw new DatasphereError("UNSUPPORTED", `${what}: redirect (HTTP ${response.statusCode}) not followed: the credentials stay on the API origin`, { status: response.statusCode });
-    }
     const error = errorForStatus(response.statusCode, what, retryAfterMs);
     if (error.code === "BAD_REQUEST" && detail) throw new DatasphereError("BAD_REQUEST", `${error.message}: ${detail}`, { status: error.status });
     throw error;
   }
-  return readJsonLimited(response.body, options.maxDocumentBytes ?? 32 * 1024 * 1024, what);
 }
 
 /** The server's reason for a 400 (its `description`, `detail` or `message`), shortened. */

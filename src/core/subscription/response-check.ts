@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { parseRetryAfter } from "../backoff";
 import { DatasphereError, errorForStatus, isRetryable } from "../errors";
+import { isRedirectStatus, Redirect, redirectTarget, type RedirectRule } from "../redirect";
 
 /** What to do after a connection ends: reconnect with backoff, retry slowly, or stop for good. */
 export type Disposition = "retry" | "slow" | "stop";
@@ -12,24 +13,17 @@ export class AttemptError {
   ) {}
 }
 
-/** A redirect to follow (the Location, resolved against the request URL). */
-export class Redirect {
-  constructor(readonly location: string) {}
-}
-
-const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
-
 function first(value: string | string[] | undefined): string {
   return (Array.isArray(value) ? value[0] : value) ?? "";
 }
 
 /**
  * WHATWG "Server-sent events", processing the response: 200 with `text/event-stream` is a stream;
- * redirects are followed; 204 means "stop reconnecting"; anything else fails the connection. Where
+ * redirects within the configured origin are followed (elsewhere: refused, see core/redirect); 204 means "stop reconnecting"; anything else fails the connection. Where
  * the node's documented policy retries (429, 5xx: backoff; 401/403/404/400: slow retry), it does.
  * Returns nothing for a stream, throws an AttemptError or a Redirect otherwise.
  */
-export function checkResponse(statusCode: number, headers: IncomingHttpHeaders, url: string, what: string): void {
+export function checkResponse(statusCode: number, headers: IncomingHttpHeaders, url: string, what: string, redirect: Pick<RedirectRule, "hops" | "maxRedirects" | "allowed">): void {
   if (statusCode === 200) {
     const type = first(headers["content-type"]);
     const essence = type.split(";")[0].trim().toLowerCase();
@@ -40,16 +34,14 @@ export function checkResponse(statusCode: number, headers: IncomingHttpHeaders, 
       "slow",
     );
   }
-  if (REDIRECTS.has(statusCode)) {
-    const location = first(headers.location);
-    let target: URL | undefined;
+  if (isRedirectStatus(statusCode)) {
+    let target: string;
     try {
-      target = location ? new URL(location, url) : undefined;
-    } catch {
-      target = undefined;
+      target = redirectTarget(url, statusCode, headers.location, { what, ...redirect });
+    } catch (error) {
+      throw new AttemptError(error as DatasphereError, "slow");
     }
-    if (target && (target.protocol === "http:" || target.protocol === "https:")) throw new Redirect(target.href);
-    throw new AttemptError(new DatasphereError("PROTOCOL", `${what}: redirect (HTTP ${statusCode}) without a usable http(s) Location`, { status: statusCode }), "slow");
+    throw new Redirect(target);
   }
   if (statusCode === 204) {
     throw new AttemptError(
