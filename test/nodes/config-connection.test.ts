@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { publishSocketSettings } from "../../src/nodes/shared/publisher-connection";
-import { builtNode, configNode, helper, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
-import { startWsTestServer, type WsTestServer } from "../helpers/ws-test-server";
+import { builtNode, configNode, helper, waitFor } from "../helpers/node-red";
+import { publishRuntime } from "../helpers/publish-runtime";
 
 const TOKEN = "config-connection-token-99";
 const CONNECTED = { fill: "green", shape: "dot", text: "datasphere-publish-out.status.connected" };
@@ -27,23 +27,11 @@ const lastText = (node: StatusSpy) => lastShown(node)?.text;
 // Node-RED's mqtt-broker node does); each publish node maps the state to its own status text.
 describe("datasphere-config: the publish connection and its users", function () {
   this.timeout(60_000);
-  before(async () => {
-    helper.settings({ datasphereReconnectMs: 20, datasphereReconnectMaxMs: 200, datasphereAuthRetryMs: 30_000, datasphereHandshakeTimeoutMs: 2_000 });
-    await startHelperServer();
-  });
-  after(stopHelperServer);
-  const cleanup: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    await helper.unload();
-    for (const fn of cleanup.splice(0).reverse()) await fn();
+  const { server } = publishRuntime(TOKEN);
+  afterEach(() => {
     delete process.env.DS_TEST_HEARTBEAT;
     delete process.env.DS_TEST_DEAD_AFTER;
   });
-  async function server(opts: Partial<Parameters<typeof startWsTestServer>[0]> = {}): Promise<WsTestServer> {
-    const s = await startWsTestServer({ token: TOKEN, authMode: "header", heartbeatMs: 0, ...opts });
-    cleanup.push(() => s.kill());
-    return s;
-  }
 
   it("two publish nodes on one config node both show connected, then reconnecting, then connected, from the config node's one listener", async () => {
     const s = await server();

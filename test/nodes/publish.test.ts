@@ -3,8 +3,9 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { startSandbox, type Sandbox } from "../../src/sandbox";
 import { corpusDocuments, corpusIndex, corpusRoot, requireCorpus, STAC_TYPES, type CorpusIndexEntry } from "../helpers/corpus";
-import { builtNode, configNode, helper, nodeRedPath, sleep, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
-import { startWsTestServer, type WsTestServer } from "../helpers/ws-test-server";
+import { builtNode, configNode, helper, nodeRedPath, sleep, waitFor } from "../helpers/node-red";
+import { publishRuntime } from "../helpers/publish-runtime";
+import { startWsTestServer } from "../helpers/ws-test-server";
 
 const TOKEN = "publish-node-token-123";
 
@@ -49,21 +50,7 @@ function item(id: string): Record<string, unknown> {
 
 describe("datasphere-publish-out node", function () {
   this.timeout(120_000);
-  before(async () => {
-    helper.settings({ datasphereReconnectMs: 20, datasphereReconnectMaxMs: 200, datasphereAuthRetryMs: 30_000, datasphereHandshakeTimeoutMs: 2_000 });
-    await startHelperServer();
-  });
-  after(stopHelperServer);
-  const cleanup: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    await helper.unload();
-    for (const fn of cleanup.splice(0).reverse()) await fn();
-  });
-  async function server(opts: Partial<Parameters<typeof startWsTestServer>[0]> = {}): Promise<WsTestServer> {
-    const s = await startWsTestServer({ token: TOKEN, authMode: "header", heartbeatMs: 0, ...opts });
-    cleanup.push(() => s.kill());
-    return s;
-  }
+  const { cleanup, server } = publishRuntime(TOKEN);
   async function sandbox(heartbeatMs = 1_000): Promise<Sandbox> {
     const sb = await startSandbox({ port: 0, token: TOKEN, seed: 1, rate: 0, heartbeatMs });
     cleanup.push(() => sb.close());
