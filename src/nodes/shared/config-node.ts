@@ -36,5 +36,5 @@ export interface DatasphereConfigNode extends Node<{ token?: string }> {
 export type UsableConfig = DatasphereConfigNode & { endpoints: Endpoints; auth: Auth; publishConnection: PublishConnection };
 
 export function isUsableConfig(config: DatasphereConfigNode | null | undefined): config is UsableConfig {
-  return !!config && !!config.endpoints && !!config.auth;
+  return !!config && !!config.endpoints && !!config.auth && !!config.publishConnection;
 }
