@@ -178,10 +178,12 @@ export async function nodeRound(h: Helpers, server: CountingServer, items: Array
   // (each message's metric events included); a deployed runtime has none, so measure without them.
   (h.helper as unknown as { _sandbox: { restore(): void } })._sandbox.restore();
   const nodes = Array.from({ length: k }, (_, j) => h.helper.getNode(`pub${j}`));
-  await h.waitFor(() => nodes[0].publisher?.status.state === "connected", "publisher connected", 10_000);
+  // The publisher belongs to the config node (its connection accessor).
+  const connection = h.helper.getNode("cfg").publishConnection;
+  await h.waitFor(() => connection.publisher?.status.state === "connected", "publisher connected", 10_000);
   let failed = 0;
   let ok = 0;
-  const publisher = nodes[0].publisher;
+  const publisher = connection.publisher;
   const received = await server.expect(n);
   const peak = rssSampler();
   const cpu = cpuMeter();

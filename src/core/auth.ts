@@ -2,10 +2,21 @@ import { inspect } from "node:util";
 import { authorizationValue, httpOrigin, type Endpoints } from "./endpoints";
 
 /**
+ * The one shape in which credentials reach core. Each consumer asks for the URL it is about to
+ * contact (every redirect hop again), and gets nothing for a URL that may not receive the secret.
+ */
+export interface RequestAuth {
+  /** The auth headers for a request to this URL; `{}` where the secret may not go. */
+  headersFor(url: string | URL): Record<string, string>;
+  /** The first frame of message-auth mode on a socket to this URL; undefined where the secret may not go. */
+  authMessageFor?(url: string | URL): string | undefined;
+}
+
+/**
  * Holds the token and decides where it may go: only to the Data Sphere origins (and hosts the user
  * allows explicitly). The token is in a private field, so it is not in JSON, inspect or toString.
  */
-export class Auth {
+export class Auth implements RequestAuth {
   readonly #token: string;
   readonly #allowedOrigins: ReadonlySet<string>;
 
@@ -33,6 +44,10 @@ export class Auth {
   /** The first message of message-auth mode on the publish socket. */
   authMessage(): string {
     return JSON.stringify({ Authorization: authorizationValue(this.#token) });
+  }
+
+  authMessageFor(url: string | URL): string | undefined {
+    return this.mayReceiveToken(url) ? this.authMessage() : undefined;
   }
 
   /** Texts that must never appear in output: for `redact`. */

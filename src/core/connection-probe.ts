@@ -1,6 +1,8 @@
 import { request } from "undici";
 import WebSocket from "ws";
+import type { RequestAuth } from "./auth";
 import { clampDelay } from "./clock";
+import type { AuthMode } from "./endpoints";
 
 /** What one probe of one URL found: whether it answered, over which TLS, and with which status. */
 export interface ProbeResult {
@@ -31,12 +33,12 @@ function failure(url: string, error: unknown): ProbeResult {
   return reclassify(url, { reachable: false, tls: "none", error: code || err?.message || String(error) });
 }
 
-/** One GET; the body is discarded. Any HTTP answer means reachable (and, for https, a trusted certificate). */
-export async function probeHttp(url: string, headers: Record<string, string>, timeoutMs: number): Promise<ProbeResult> {
+/** One GET (with the auth's headers for this URL, if any); the body is discarded. Any HTTP answer means reachable (and, for https, a trusted certificate). */
+export async function probeHttp(url: string, auth: RequestAuth | undefined, timeoutMs: number): Promise<ProbeResult> {
   try {
     const response = await request(url, {
       method: "GET",
-      headers,
+      headers: auth?.headersFor(url) ?? {},
       signal: AbortSignal.timeout(clampDelay(timeoutMs)),
       headersTimeout: clampDelay(timeoutMs),
     });
@@ -56,9 +58,10 @@ function reclassify(url: string, result: ProbeResult): ProbeResult {
 }
 
 export interface WebSocketProbeOptions {
-  headers: Record<string, string>;
-  /** Sent as the first frame once open (message-auth mode). */
-  firstMessage?: string;
+  /** Without it the handshake goes without credentials. */
+  auth?: RequestAuth;
+  /** "header": the auth's headers on the upgrade; "message": its auth message as the first frame once open. */
+  authMode: AuthMode;
   /** How long to wait, after open (and the first message), for the server to close the socket. */
   graceMs: number;
   timeoutMs: number;
@@ -80,7 +83,9 @@ export function probeWebSocket(url: string, options: WebSocketProbeOptions): Pro
       if (ws.readyState === WebSocket.OPEN) ws.close(1000, "connection test done");
       else if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
     };
-    const ws = new WebSocket(url, { headers: options.headers, handshakeTimeout: clampDelay(options.timeoutMs), followRedirects: false, perMessageDeflate: false });
+    const headers = options.authMode === "header" ? (options.auth?.headersFor(url) ?? {}) : {};
+    const firstMessage = options.authMode === "message" ? options.auth?.authMessageFor?.(url) : undefined;
+    const ws = new WebSocket(url, { headers, handshakeTimeout: clampDelay(options.timeoutMs), followRedirects: false, perMessageDeflate: false });
     const deadline = setTimeout(() => finish(reclassify(url, { reachable: false, tls: "none", error: "no answer in time" })), clampDelay(options.timeoutMs + 1000));
     ws.on("unexpected-response", (_req, res) => {
       status = res.statusCode;
@@ -89,7 +94,7 @@ export function probeWebSocket(url: string, options: WebSocketProbeOptions): Pro
     });
     ws.on("open", () => {
       opened = true;
-      if (options.firstMessage !== undefined) ws.send(options.firstMessage);
+      if (firstMessage !== undefined) ws.send(firstMessage);
       graceTimer = setTimeout(() => finish({ reachable: true, tls: isSecure(url) ? "valid" : "none", status: 101, opened: true }), clampDelay(options.graceMs));
     });
     ws.on("close", (code: number, reason: Buffer) => {

@@ -1,7 +1,9 @@
 import { EventEmitter } from "node:events";
 import { WebSocket } from "ws";
+import type { RequestAuth } from "./auth";
 import { Backoff, type BackoffOptions } from "./backoff";
 import { systemClock, type Clock, type TimerHandle } from "./clock";
+import { seconds } from "./duration";
 import type { AuthMode } from "./endpoints";
 import { DatasphereError } from "./errors";
 import { EntryState, Outbox, OutboxEntry, type Delivery, type OutboxLimits, type SettleInfo } from "./publisher/outbox";
@@ -24,21 +26,22 @@ export interface PublisherStatus {
   reason?: string;
 }
 
-export interface PublisherAuth {
-  headersFor(url: string): Record<string, string>;
-  authMessage(): string;
-}
-
 export interface PublisherOptions {
   url: string;
   authMode: AuthMode;
-  auth: PublisherAuth;
+  /** Header mode: `headersFor(url)` on the upgrade; message mode: `authMessageFor(url)` as the first frame. */
+  auth: RequestAuth;
   /** Removes secrets from texts built from server data. */
   redact?: (text: string) => string;
   /** From the start of an attempt until the socket is ready (upgrade, and auth grace in message mode). */
   handshakeTimeoutMs?: number;
-  /** Silence (no frame of any kind) longer than this means the socket is dead. */
+  /** Silence (no frame of any kind) longer than this means the socket is dead ("dead after"). */
   heartbeatTimeoutMs?: number;
+  /**
+   * When nothing was heard from the server for this long, a ping goes out: its pong proves a quiet but
+   * healthy server alive (and keeps NAT and proxies from dropping the idle socket). 0: no pings.
+   */
+  heartbeatIntervalMs?: number;
   /** Message auth: the server gets this long to close the socket on a bad token before messages flow. */
   authGraceMs?: number;
   /** Sending pauses while the socket's bufferedAmount is at or above this many bytes. */
@@ -63,6 +66,7 @@ export interface PublisherOptions {
 export const PUBLISHER_DEFAULTS = {
   handshakeTimeoutMs: 10_000,
   heartbeatTimeoutMs: 60_000,
+  heartbeatIntervalMs: 0,
   authGraceMs: 1_000,
   maxBufferedBytes: 1 << 20,
   backoff: { initialMs: 1_000, maxMs: 60_000, jitter: 0.5 } as BackoffOptions,
@@ -139,6 +143,8 @@ export class Publisher extends EventEmitter {
     returned: 0,
     tokenRejected: 0,
     heartbeatTimeouts: 0,
+    /** Pings sent because the server was quiet for the heartbeat interval. */
+    heartbeatPings: 0,
     handshakeTimeouts: 0,
     /** At-least-once messages proven read by the server. */
     confirmed: 0,
@@ -284,7 +290,7 @@ export class Publisher extends EventEmitter {
     this.timer(conn, this.opts.handshakeTimeoutMs, () => {
       if (conn.ready || conn.dead) return;
       this.stats.handshakeTimeouts++;
-      conn.reason = `no handshake within ${seconds(this.opts.handshakeTimeoutMs)}`;
+      conn.reason = `no handshake within ${seconds(this.opts.handshakeTimeoutMs)} s`;
       ws.terminate();
     });
     const heard = () => {
@@ -313,8 +319,11 @@ export class Publisher extends EventEmitter {
     conn.lastHeard = this.clock.now();
     this.watch(conn, this.opts.heartbeatTimeoutMs);
     if (this.opts.authMode === "message") {
-      conn.ws.send(this.opts.auth.authMessage());
-      conn.authSent = true;
+      const message = this.opts.auth.authMessageFor?.(this.opts.url);
+      if (message !== undefined) {
+        conn.ws.send(message);
+        conn.authSent = true;
+      }
       this.timer(conn, this.opts.authGraceMs, () => this.markReady(conn));
     } else {
       this.markReady(conn);
@@ -326,8 +335,25 @@ export class Publisher extends EventEmitter {
     conn.ready = true;
     conn.readyAt = this.clock.now();
     this.authBackoff.reset();
+    if (this.opts.heartbeatIntervalMs > 0) this.keepAlive(conn, this.opts.heartbeatIntervalMs);
     this.setState({ state: "connected", outbox: 0 });
     this.pump();
+  }
+
+  /** A ping when the server was quiet for the heartbeat interval (and none is out); its pong counts as heard. */
+  private keepAlive(conn: Connection, delay: number): void {
+    this.timer(conn, delay, () => {
+      if (conn.dead) return;
+      const interval = this.opts.heartbeatIntervalMs;
+      const quiet = this.clock.now() - conn.lastHeard;
+      if (quiet < interval) return this.keepAlive(conn, interval - quiet);
+      if (conn.proof.pingSentAt === undefined && conn.ws.readyState === WebSocket.OPEN) {
+        this.stats.heartbeatPings++;
+        conn.proof.pingSent(this.clock.now());
+        conn.ws.ping();
+      }
+      this.keepAlive(conn, interval);
+    });
   }
 
   /**
@@ -342,7 +368,7 @@ export class Publisher extends EventEmitter {
       const silent = Math.max(now - conn.lastHeard, pingAge);
       if (silent >= this.opts.heartbeatTimeoutMs) {
         this.stats.heartbeatTimeouts++;
-        conn.reason = `no heartbeat for ${seconds(silent)}`;
+        conn.reason = `no heartbeat for ${seconds(silent)} s`;
         conn.ws.terminate();
       } else {
         this.watch(conn, this.opts.heartbeatTimeoutMs - silent);
@@ -576,8 +602,4 @@ function closedError(): DatasphereError {
 
 function expiredError(): DatasphereError {
   return new DatasphereError("EXPIRED", "the message waited in the outbox longer than its age limit and was not published");
-}
-
-function seconds(ms: number): string {
-  return ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 1000).toFixed(1)} s`;
 }

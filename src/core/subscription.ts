@@ -1,5 +1,6 @@
 import type { Dispatcher } from "undici";
 import { systemClock, type Clock, type TimerHandle } from "./clock";
+import { seconds } from "./duration";
 import { DatasphereError, isDatasphereError, toDatasphereError } from "./errors";
 import { preview } from "./redact";
 import { SseParser, type SseEvent } from "./sse";
@@ -519,8 +520,4 @@ function jsonShape(data: string): "maybe" | MalformedEvent["reason"] {
 /** A flat copy: a short string sliced from a large chunk would otherwise keep the whole chunk alive. */
 function copyString(text: string): string {
   return text.length < 13 ? text : Buffer.from(text, "utf8").toString("utf8");
-}
-
-function seconds(ms: number): string {
-  return ms % 1000 === 0 ? String(ms / 1000) : (ms / 1000).toFixed(1);
 }

@@ -127,7 +127,7 @@ function start(kit: ConfiguredKit<AssetFetchDef>) {
         failFast,
         activePaths,
         signal: closing.signal,
-        headersFor: (url) => auth.headersFor(url),
+        auth,
         onBytes: (n) => meter.add(n),
         onEvent: (event) => onEvent(event, msg, send),
       });

@@ -1,12 +1,11 @@
 import { Auth } from "../core/auth";
 import { DEFAULT_API_URL, DEFAULT_PUBLISH_URL, Endpoints, validateEndpointSettings, type AuthMode } from "../core/endpoints";
 import { redact } from "../core/redact";
-import type { Publisher } from "../core/publisher";
-import { SharedResource, type Closable, type Lease } from "../core/shared-resource";
-import type { DatasphereConfigNode } from "./shared/config-node";
+import type { PublisherStatus } from "../core/publisher";
+import type { ConnectionListener, DatasphereConfigNode } from "./shared/config-node";
 import { resolveEnv } from "./shared/env";
 import type { Node, NodeAPI, NodeDef } from "./shared/node-red";
-import { createPublisher, heartbeatTimeoutMs } from "./shared/publisher-connection";
+import { createPublisher, PublishConnection, publishSocketSettings } from "./shared/publisher-connection";
 import { registerTestConnectionRoute } from "./shared/test-connection";
 import { resolveToken } from "./shared/token-source";
 
@@ -16,8 +15,10 @@ interface ConfigDef extends NodeDef {
   authMode?: string;
   tokenSource?: string;
   tokenEnv?: string;
-  /** Seconds without a heartbeat before the publish socket is replaced; empty: the legacy per-node value. */
+  /** Publish "dead after": seconds without a frame before the socket is replaced; empty: the legacy per-node value, else 60. */
   heartbeatTimeout?: string | number;
+  /** Publish heartbeat: a ping after this many seconds without a frame from the server; 0: none; empty: 25. */
+  heartbeatInterval?: string | number;
 }
 
 export = function register(RED: NodeAPI): void {
@@ -31,14 +32,29 @@ export = function register(RED: NodeAPI): void {
     if (resolved.source === "env" && resolved.problem) node.warn(RED._("datasphere-config.errors.tokenEnv", { problem: resolved.problem }));
     const authMode: AuthMode = def.authMode === "message" ? "message" : "header";
     const problems = validateEndpointSettings({ apiUrl, publishUrl });
-    const shared = new Map<string, SharedResource<Closable>>();
-    const users = new Set<Node>();
+    const users = new Map<Node, ConnectionListener | undefined>();
+    const setting = (value: string | number | undefined) => resolveEnv(RED, node, value === undefined ? "" : String(value));
+    const socket = publishSocketSettings(setting(def.heartbeatInterval), setting(def.heartbeatTimeout));
+    if (socket.problems.length > 0) node.warn(RED._("datasphere-config.errors.socketSettings", { problems: socket.problems.join("; ") }));
+    // Every state change of the publish socket goes to each user that listens, as the user maps it.
+    const fanOut = (status: PublisherStatus) => {
+      for (const listener of users.values()) {
+        try {
+          listener?.(status);
+        } catch (error) {
+          node.error(node.redact(`status of a publish node: ${(error as Error)?.message ?? error}`));
+        }
+      }
+    };
 
     let endpoints: Endpoints | undefined;
     let auth: Auth | undefined;
+    let publishConnection: PublishConnection | undefined;
     if (problems.length === 0) {
       endpoints = new Endpoints({ apiUrl, publishUrl });
       auth = new Auth(endpoints, token);
+      const options = { url: endpoints.publishUrl, auth, authMode, redact: (text: string) => node.redact(text), socket };
+      publishConnection = new PublishConnection((legacyDeadAfter) => createPublisher(RED, options, legacyDeadAfter), fanOut);
     } else {
       node.error(RED._("datasphere-config.errors.invalid", { problems: problems.join("; ") }));
     }
@@ -53,26 +69,17 @@ export = function register(RED: NodeAPI): void {
       tokenEnv: { value: resolved.envName, enumerable: true },
       configError: { value: problems.length ? problems.join("; ") : undefined, enumerable: true },
       users: { value: users, enumerable: false },
+      publishConnection: { value: publishConnection, enumerable: false },
     });
 
-    node.register = (user: Node) => {
-      users.add(user);
+    node.register = (user: Node, listener?: ConnectionListener) => {
+      users.set(user, listener);
+      const open = publishConnection?.publisher;
+      if (listener && open) listener(open.status);
     };
     node.deregister = (user: Node) => {
       users.delete(user);
     };
-    node.acquireShared = <T extends Closable>(key: string, user: object, create: () => T): Promise<Lease<T>> => {
-      let resource = shared.get(key) as SharedResource<T> | undefined;
-      if (!resource) {
-        resource = new SharedResource<T>(create);
-        shared.set(key, resource as unknown as SharedResource<Closable>);
-      }
-      return resource.acquire(user);
-    };
-    node.publisher = (user: object, legacyHeartbeatTimeout?: unknown): Promise<Lease<Publisher>> =>
-      node.acquireShared("publisher", user, () =>
-        createPublisher(RED, { endpoints: endpoints!, auth: auth!, authMode, redact: node.redact }, heartbeatTimeoutMs(resolveEnv(RED, node, String(def.heartbeatTimeout ?? "")), legacyHeartbeatTimeout)),
-      );
     node.redact = (text: string) => redact(text, auth ? auth.secrets() : token ? [token] : []);
 
     node.on("close", (_removed: boolean, done: () => void) => {

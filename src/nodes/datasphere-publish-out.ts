@@ -84,13 +84,16 @@ function start(kit: ConfiguredKit<PublishDef>) {
 
   // The socket and its settings belong to the config node; this node's heartbeatTimeout only counts
   // for flows saved before the config node had one.
-  const leasePromise = config.publisher(node, def.heartbeatTimeout);
+  const leasePromise = config.publishConnection.acquire(node, def.heartbeatTimeout);
 
+  // The socket's state as the config node last pushed it; the counters are this node's own.
+  let connection: PublisherStatus = { state: "connecting", outbox: 0 };
   let shownState = "";
-  function showStatus(st: PublisherStatus = publisher ? publisher.status : { state: "connecting", outbox: 0 }): void {
+  function showStatus(): void {
+    const st = connection;
     let next: NodeStatus;
     const s = Math.max(0, Math.ceil(((st.retryAt ?? 0) - Date.now()) / 1000));
-    const n = st.outbox;
+    const n = publisher ? publisher.outboxSize : st.outbox;
     switch (st.state) {
       case "connected":
         next = { fill: "green", shape: "dot", text: n > 0 ? t("status.connectedOutbox", { sent, n }) : t("status.connected", { sent }) };
@@ -117,9 +120,6 @@ function start(kit: ConfiguredKit<PublishDef>) {
     else status.progress(next);
     shownState = st.state;
   }
-  const onState = (st: PublisherStatus) => showStatus(st);
-  // Read-only view of the shared publisher, for diagnostics and tests.
-  Object.defineProperty(node, "publisher", { get: () => publisher, enumerable: false });
   const statusTimer = setInterval(() => showStatus(), 1000);
   showStatus();
 
@@ -128,13 +128,11 @@ function start(kit: ConfiguredKit<PublishDef>) {
       lease = l;
       if (closing) return;
       publisher = l.resource;
-      publisher.on("state", onState);
       publisher.start();
       if (durable && durable.size > 0) {
         const { replayed, expired } = replayRecorded(durable, publisher, node, limits, delivery, Date.now(), (err) => (err ? node.warn(userError(kit, err).message) : sent++));
         node.log(t("log.replayed", { replayed, expired }));
       }
-      showStatus();
     },
     (error) => kit.report(userError(kit, error)),
   );
@@ -186,6 +184,10 @@ function start(kit: ConfiguredKit<PublishDef>) {
 
   return {
     input,
+    connectionStatus: (st: PublisherStatus) => {
+      connection = st;
+      showStatus();
+    },
     actions: {
       connect: async () => (await leasePromise).resource.connect(),
       disconnect: async () => (await leasePromise).resource.disconnect(),
@@ -193,10 +195,7 @@ function start(kit: ConfiguredKit<PublishDef>) {
     close: async (removed: boolean) => {
       closing = true;
       clearInterval(statusTimer);
-      if (publisher) {
-        publisher.off("state", onState);
-        publisher.dropOwner(node);
-      }
+      publisher?.dropOwner(node);
       try {
         await (lease ?? (await leasePromise)).release();
       } finally {

@@ -46,7 +46,7 @@ describe("core/assets hostile servers and folders", function () {
   });
 
   function fetch(assets: Record<string, Record<string, unknown>>, options: Partial<FetchOptions> = {}, id = "it-1") {
-    return fetchItemAssets(item(id, assets), { root, pool: new TransferPool(4, 2), headersFor: () => ({}), ...FAST, ...options });
+    return fetchItemAssets(item(id, assets), { root, pool: new TransferPool(4, 2), auth: { headersFor: () => ({}) }, ...FAST, ...options });
   }
 
   describe("planted symbolic links: 0 writes outside the folder", () => {
@@ -114,7 +114,7 @@ describe("core/assets hostile servers and folders", function () {
       mkdirSync(real);
       symlinkSync(real, join(tmp, "linked"));
       const out = await fetchItemAssets(item("it-1", { a: { href: server.set("/a.tif", { data }), type: "image/tiff", roles: ["data"] } }), {
-        root: join(tmp, "linked"), pool: new TransferPool(1, 1), headersFor: () => ({}), ...FAST,
+        root: join(tmp, "linked"), pool: new TransferPool(1, 1), auth: { headersFor: () => ({}) }, ...FAST,
       });
       assert.deepEqual(out.errors, []);
       assert.ok(readFileSync(join(real, "col", "it-1", "a.tif")).equals(data));
@@ -250,12 +250,12 @@ describe("core/assets hostile servers and folders", function () {
         const endpoints = new Endpoints({ apiUrl: server.url, publishUrl: "ws://127.0.0.1:1/publish/v1/" });
         const auth = new Auth(endpoints, "secret-token-123456");
         const denied = { data: Buffer.alloc(0), failFirst: { status: 403, count: 99 } };
-        const out = await fetch({ a: { href: `${foreign.set("/signed.tif", denied)}?sig=expired`, roles: ["data"] } }, { headersFor: (u) => auth.headersFor(u) });
+        const out = await fetch({ a: { href: `${foreign.set("/signed.tif", denied)}?sig=expired`, roles: ["data"] } }, { auth });
         assert.equal(out.errors[0].code, "FORBIDDEN");
         assert.equal(out.errors[0].status, 403);
         assert.match(out.errors[0].message, /127\.0\.0\.1:\d+ refused the download \(HTTP 403\); no Data Sphere token was sent there, so the token is not the cause: the URL may need signing/);
         assert.doesNotMatch(out.errors[0].message, /sig=expired|secret-token/);
-        const own = await fetch({ b: { href: server.set("/own.tif", denied), roles: ["data"] } }, { headersFor: (u) => auth.headersFor(u) });
+        const own = await fetch({ b: { href: server.set("/own.tif", denied), roles: ["data"] } }, { auth });
         assert.equal(own.errors[0].code, "AUTH");
         assert.match(own.errors[0].message, /the Data Sphere token was refused \(HTTP 403\)/);
       } finally {

@@ -183,7 +183,7 @@ describe("core/assets default selection, skipped keys and names", function () {
     const unfetchable = Object.fromEntries(Array.from({ length: 6000 }, (_, i) => [`k${i}`, { href: `ftp://h.example/${i}.tif`, roles: ["data"] }]));
     let errors: Error[] = [];
     const blocked = await maxLoopBlockMs(async () => {
-      errors = (await fetchItemAssets(item(unfetchable), { root: ROOT, pool: new TransferPool(2, 1), headersFor: () => ({}) })).errors;
+      errors = (await fetchItemAssets(item(unfetchable), { root: ROOT, pool: new TransferPool(2, 1), auth: { headersFor: () => ({}) } })).errors;
     });
     // 100 listed one by one, the other 5,900 counted in one closing error.
     assert.equal(errors.length, 101);

@@ -14,7 +14,7 @@ import { patternBytes, sha256Multihash, startAssetServer, type AssetTestServer }
 import { listFiles } from "../helpers/files";
 
 const FAST: Partial<TransferOptions> = { backoff: { initialMs: 5, maxMs: 50 }, retries: 3, idleTimeoutMs: 10_000, fsync: false };
-const noAuth = { headersFor: () => ({}) };
+const noAuth = { auth: { headersFor: () => ({}) } };
 
 function item(id: string, assets: Record<string, Record<string, unknown>>): Record<string, unknown> {
   return { type: "Feature", stac_version: "1.0.0", id, collection: "col", geometry: null, properties: { datetime: "2024-01-01T00:00:00Z" }, links: [], assets };
@@ -194,7 +194,7 @@ describe("core/assets transfer", function () {
       const target = other.set("/asset.bin", { data });
       const href = server.set("/redirect", { data, redirectTo: target });
       const out = await fetchItemAssets(item("r", { a: { href, roles: ["data"], "file:checksum": sha256Multihash(data) } }), {
-        root, pool: new TransferPool(2, 2), ...FAST, headersFor: (u) => auth.headersFor(u),
+        root, pool: new TransferPool(2, 2), ...FAST, auth,
       });
       assert.deepEqual(out.errors, []);
       assert.equal(out.files[0].checksum, "verified");
@@ -206,7 +206,7 @@ describe("core/assets transfer", function () {
       const allowedHref = allowed.set("/x.bin", { data });
       server.set("/redirect2", { data, redirectTo: allowedHref });
       await fetchItemAssets(item("r2", { a: { href: `${server.url}/redirect2`, roles: ["data"] } }), {
-        root, pool: new TransferPool(2, 2), ...FAST, headersFor: (u) => extra.headersFor(u),
+        root, pool: new TransferPool(2, 2), ...FAST, auth: extra,
       });
       assert.equal(allowed.requests[0].headers.authorization, "Token secret-token-123456");
     } finally {

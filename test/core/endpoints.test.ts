@@ -66,6 +66,12 @@ describe("core/auth", () => {
     assert.deepEqual(JSON.parse(auth.authMessage()), { Authorization: "Token secret-token-123" });
   });
 
+  it("the message-auth frame, like the header, goes only to a URL that may receive the token", () => {
+    assert.deepEqual(JSON.parse(auth.authMessageFor(e.publishUrl) ?? "null"), { Authorization: "Token secret-token-123" });
+    assert.equal(auth.authMessageFor("wss://elsewhere.example.com/publish/v1/"), undefined);
+    assert.deepEqual(JSON.parse(auth.withExtraOrigins(["wss://elsewhere.example.com"]).authMessageFor("wss://elsewhere.example.com/publish/v1/") ?? "null"), { Authorization: "Token secret-token-123" });
+  });
+
   it("never shows the token in string, JSON or inspect form", () => {
     for (const text of [String(auth), JSON.stringify({ auth }), inspect(auth), inspect({ nested: { auth } }, { depth: 5 })]) {
       assert.ok(!text.includes("secret-token-123"), text);

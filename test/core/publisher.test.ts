@@ -142,6 +142,28 @@ describe("core/publisher", function () {
   });
 
   for (const mode of ["header", "message"] as const) {
+    it(`${mode} auth to a URL that is not a Data Sphere origin: the token is in no frame and no header the server sees`, async () => {
+      const wss = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+      cleanup.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
+      await new Promise<void>((resolve) => wss.once("listening", () => resolve()));
+      const seen: string[] = [];
+      wss.on("connection", (ws, req) => {
+        seen.push(JSON.stringify(req.headers));
+        ws.on("message", (data) => seen.push(String(data)));
+      });
+      const url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}/publish/v1/`;
+      // The auth's Data Sphere origins are elsewhere (port 1): this socket may not receive the token.
+      const endpoints = new Endpoints({ apiUrl: "http://127.0.0.1:1", publishUrl: "ws://127.0.0.1:1/publish/v1/" });
+      const p = new Publisher({ url, authMode: mode, auth: new Auth(endpoints, TOKEN), authGraceMs: 50, backoff: FAST_BACKOFF });
+      cleanup.push(() => p.close());
+      p.start();
+      const t = tracker(p);
+      t.publish("after-open");
+      await waitFor(() => seen.some((s) => s.includes("after-open")), "the message arrived");
+      assert.equal(seen.length, 2, "the upgrade and the one message: no auth frame");
+      assert.ok(!seen.join("\n").includes(TOKEN), "no token anywhere");
+    });
+
     it(`a wrong token (${mode} auth) is reported as token-rejected and retried slowly, not in a hot loop`, async () => {
       const s = await server({ authMode: mode });
       const clock = new FakeClock();

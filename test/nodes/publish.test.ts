@@ -3,8 +3,9 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { startSandbox, type Sandbox } from "../../src/sandbox";
 import { corpusDocuments, corpusIndex, corpusRoot, requireCorpus, STAC_TYPES, type CorpusIndexEntry } from "../helpers/corpus";
-import { builtNode, configNode, helper, nodeRedPath, sleep, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
-import { startWsTestServer, type WsTestServer } from "../helpers/ws-test-server";
+import { builtNode, configNode, helper, nodeRedPath, sleep, waitFor } from "../helpers/node-red";
+import { publishRuntime } from "../helpers/publish-runtime";
+import { startWsTestServer } from "../helpers/ws-test-server";
 
 const TOKEN = "publish-node-token-123";
 
@@ -49,21 +50,7 @@ function item(id: string): Record<string, unknown> {
 
 describe("datasphere-publish-out node", function () {
   this.timeout(120_000);
-  before(async () => {
-    helper.settings({ datasphereReconnectMs: 20, datasphereReconnectMaxMs: 200, datasphereAuthRetryMs: 30_000, datasphereHandshakeTimeoutMs: 2_000 });
-    await startHelperServer();
-  });
-  after(stopHelperServer);
-  const cleanup: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    await helper.unload();
-    for (const fn of cleanup.splice(0).reverse()) await fn();
-  });
-  async function server(opts: Partial<Parameters<typeof startWsTestServer>[0]> = {}): Promise<WsTestServer> {
-    const s = await startWsTestServer({ token: TOKEN, authMode: "header", heartbeatMs: 0, ...opts });
-    cleanup.push(() => s.kill());
-    return s;
-  }
+  const { cleanup, server } = publishRuntime(TOKEN);
   async function sandbox(heartbeatMs = 1_000): Promise<Sandbox> {
     const sb = await startSandbox({ port: 0, token: TOKEN, seed: 1, rate: 0, heartbeatMs });
     cleanup.push(() => sb.close());
@@ -205,12 +192,13 @@ describe("datasphere-publish-out node", function () {
     const base = flowAt(0, 0);
     await helper.load(NODES(), base, { cfg: { token: TOKEN } });
     await waitFor(() => s.openClients === 1, "one socket");
-    const publisher = helper.getNode("p1").publisher;
+    const config = helper.getNode("cfg");
+    const publisher = config.publishConnection.publisher;
     const firstP1 = helper.getNode("p1");
     const firstP2 = helper.getNode("p2");
-    assert.equal(helper.getNode("p2").publisher, publisher, "same publisher object");
-    assert.equal(publisher.listenerCount("state"), 2);
-    const config = helper.getNode("cfg");
+    assert.equal(config.publishConnection.userCount, 2, "both nodes hold the one publisher");
+    // The config node listens to its publisher once, whatever the number of publish nodes.
+    assert.equal(publisher.listenerCount("state"), 1);
     const configListeners = config.eventNames().map((n: string | symbol) => config.listenerCount(n)).reduce((a: number, b: number) => a + b, 0);
     let a = 0;
     let b = 0;
@@ -220,12 +208,12 @@ describe("datasphere-publish-out node", function () {
       else b++;
       await helper.setFlows(flowAt(a, b), "nodes");
     }
-    await waitFor(() => helper.getNode("p1")?.publisher !== undefined, "publisher attached after the last deploy");
+    await waitFor(() => helper.getNode("cfg").publishConnection.userCount === 2, "publisher attached after the last deploy");
     assert.notEqual(helper.getNode("p1"), firstP1, "p1 was restarted");
     assert.notEqual(helper.getNode("p2"), firstP2, "p2 was restarted");
-    const now = helper.getNode("p1").publisher;
+    const now = helper.getNode("cfg").publishConnection.publisher;
     assert.equal(now, publisher, "the shared publisher survived 100 partial deploys");
-    assert.equal(now.listenerCount("state"), 2, "listener count is flat");
+    assert.equal(now.listenerCount("state"), 1, "listener count is flat");
     const configNow = helper.getNode("cfg");
     assert.equal(configNow.users.size, 2);
     assert.equal(configNow.eventNames().map((n: string | symbol) => configNow.listenerCount(n)).reduce((a: number, b: number) => a + b, 0), configListeners);
@@ -238,12 +226,12 @@ describe("datasphere-publish-out node", function () {
       a++;
       b++;
       await helper.setFlows(flowAt(a, b), "nodes");
-      await waitFor(() => s.openClients === 1 && helper.getNode("p1")?.publisher?.status.state === "connected", `one socket after full restart ${i}`);
+      await waitFor(() => s.openClients === 1 && helper.getNode("cfg").publishConnection.publisher?.status.state === "connected", `one socket after full restart ${i}`);
     }
     assert.equal(s.connections, 11);
     assert.equal(publisher.status.state, "closed");
-    const last = helper.getNode("p1").publisher;
-    assert.equal(last.listenerCount("state"), 2);
+    const last = helper.getNode("cfg").publishConnection.publisher;
+    assert.equal(last.listenerCount("state"), 1);
     await helper.setFlows([cfg(s.url)], "nodes");
     await waitFor(() => s.openClients === 0, "the last node leaving closed the socket");
     assert.equal(last.status.state, "closed");
@@ -260,9 +248,10 @@ describe("datasphere-publish-out node", function () {
       await sleep(1_500);
       assert.equal(s.upgrades, 1, `${authMode}: one attempt, no hot loop (${s.upgrades})`);
       assert.equal(s.authRejections, 1);
-      const seen = JSON.stringify([node.status.args, node.error.args, node.warn.args, node.publisher.status, node.publisher.lastReason]);
+      const publisher = helper.getNode("cfg").publishConnection.publisher;
+      const seen = JSON.stringify([node.status.args, node.error.args, node.warn.args, publisher.status, publisher.lastReason]);
       assert.ok(!seen.includes("wrong-token-xyz"), "the token appears in no status, log or reason");
-      assert.match(String(node.publisher.lastReason), authMode === "header" ? /HTTP 403 on upgrade/ : /1008: invalid token/);
+      assert.match(String(publisher.lastReason), authMode === "header" ? /HTTP 403 on upgrade/ : /1008: invalid token/);
       await helper.unload();
     }
   });
@@ -275,7 +264,7 @@ describe("datasphere-publish-out node", function () {
     const node = helper.getNode("pub1");
     node.receive({ payload: item("through-faults") });
     await waitFor(() => ok.length === 1, "sent after the stalled handshake was replaced", 15_000);
-    const publisher = node.publisher;
+    const publisher = helper.getNode("cfg").publishConnection.publisher;
     assert.equal(publisher.stats.handshakeTimeouts, 1);
     // ok means the publisher flushed the message; the sandbox records it when it has read it.
     await waitFor(() => sb.published.length >= 1, "the sandbox received the message");
@@ -303,16 +292,16 @@ describe("datasphere-publish-out node", function () {
     const s = await server();
     const silentFor = (config: Record<string, unknown>, node: Record<string, unknown>) => [{ ...cfg(s.url), ...config }, pub("pub1", node)];
     await helper.load(NODES(), silentFor({ heartbeatTimeout: 0.3 }, { heartbeatTimeout: 60 }), { cfg: { token: TOKEN } });
-    await waitFor(() => (helper.getNode("pub1").publisher?.stats.heartbeatTimeouts ?? 0) >= 1, "the config node's 0.3 s deadline is in force");
+    await waitFor(() => (helper.getNode("cfg").publishConnection.publisher?.stats.heartbeatTimeouts ?? 0) >= 1, "the config node's 0.3 s deadline is in force");
     await helper.unload();
     await helper.load(NODES(), silentFor({}, { heartbeatTimeout: 0.3 }), { cfg: { token: TOKEN } });
-    await waitFor(() => (helper.getNode("pub1").publisher?.stats.heartbeatTimeouts ?? 0) >= 1, "the publish node's legacy 0.3 s deadline is in force");
+    await waitFor(() => (helper.getNode("cfg").publishConnection.publisher?.stats.heartbeatTimeouts ?? 0) >= 1, "the publish node's legacy 0.3 s deadline is in force");
     await helper.unload();
     await helper.load(NODES(), silentFor({ heartbeatTimeout: 60 }, { heartbeatTimeout: 0.3 }), { cfg: { token: TOKEN } });
-    const publisher = helper.getNode("pub1");
-    await waitFor(() => publisher.publisher?.status.state === "connected", "connected");
+    const connection = helper.getNode("cfg").publishConnection;
+    await waitFor(() => connection.publisher?.status.state === "connected", "connected");
     await sleep(1_000);
-    assert.equal(publisher.publisher.stats.heartbeatTimeouts, 0, "the config node's 60 s wins over the node's 0.3 s");
+    assert.equal(connection.publisher.stats.heartbeatTimeouts, 0, "the config node's 60 s wins over the node's 0.3 s");
   });
 
   it("without a usable configuration: red status, and each message ends in done(err)", async () => {
@@ -352,11 +341,12 @@ describe("datasphere-publish-out node", function () {
     await helper.load(NODES(), flowFor(s.url, "header", { delivery: "at-least-once" }), { cfg: { token: TOKEN } });
     const { ok, err } = outcomes();
     const node = helper.getNode("pub1");
-    await waitFor(() => s.openClients === 1 && node.publisher?.status.state === "connected", "connected");
+    const connection = helper.getNode("cfg").publishConnection;
+    await waitFor(() => s.openClients === 1 && connection.publisher?.status.state === "connected", "connected");
     const serverSocket = ([...((s as any).clients as Set<any>)][0] as any)._socket;
     serverSocket.pause(); // the service stops reading: what is written stays unproven
     for (let i = 0; i < 5; i++) node.receive({ payload: item(`u${i}`) });
-    await waitFor(() => node.publisher.stats.flushed === 5, "five written to the socket");
+    await waitFor(() => connection.publisher.stats.flushed === 5, "five written to the socket");
     assert.equal(ok.length, 0, "not done before proof");
     await s.kill(); // destroyed without reading
     const again = await startWsTestServer({ token: TOKEN, authMode: "header", heartbeatMs: 0, port });
@@ -365,7 +355,7 @@ describe("datasphere-publish-out node", function () {
     assert.equal(err.length, 0);
     assert.deepEqual(again.messages.map((m) => m.json.data.id), ["u0", "u1", "u2", "u3", "u4"], "sent again, in order");
     assert.deepEqual(ok.map((m) => m.possibleDuplicate), [true, true, true, true, true]);
-    assert.equal(node.publisher.stats.resent, 5);
+    assert.equal(connection.publisher.stats.resent, 5);
     await waitFor(() => node.status.args.some((a: any[]) => String(a[0].text).includes("datasphere-publish-out.status.resent")), "the status counts the resent messages");
   });
 

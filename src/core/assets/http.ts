@@ -1,4 +1,5 @@
 import { request, type Dispatcher } from "undici";
+import type { RequestAuth } from "../auth";
 import { DatasphereError } from "../errors";
 import { isRedirectStatus, MAX_REDIRECTS } from "../redirect";
 import { displayHref } from "./naming";
@@ -6,7 +7,7 @@ import { displayHref } from "./naming";
 
 export interface GetOptions {
   /** Credentials for one URL: decided again for every hop, so a redirect to another origin goes without them. */
-  headersFor(url: string): Record<string, string>;
+  auth: RequestAuth;
   headers?: Record<string, string>;
   signal?: AbortSignal;
   /** Longest wait for the response head and between two body chunks (not a whole-transfer deadline). */
@@ -33,7 +34,7 @@ export async function getFollowingRedirects(href: string, options: GetOptions): 
   for (let redirects = 0; ; redirects += 1) {
     const response = await request(current, {
       method: "GET",
-      headers: { ...options.headers, ...options.headersFor(current) },
+      headers: { ...options.headers, ...options.auth.headersFor(current) },
       signal: options.signal,
       headersTimeout: options.idleTimeoutMs,
       bodyTimeout: options.idleTimeoutMs,

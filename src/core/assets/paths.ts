@@ -1,5 +1,6 @@
 import { isAbsolute, relative, resolve, sep } from "node:path";
 import { DatasphereError } from "../errors";
+import { printablePreview } from "../redact";
 
 /** Characters that are unsafe in a file name on some platform (backslash is a separator everywhere). */
 const UNSAFE_CHARS = /[<>:"|?*\u0000-\u001f\u007f\\/]/g;
@@ -72,6 +73,5 @@ export function containedPath(root: string, segments: ReadonlyArray<string>): st
 }
 
 function preview(text: string): string {
-  const printable = text.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
-  return printable.length > 80 ? `${printable.slice(0, 80)}…` : printable;
+  return printablePreview(text, 80);
 }

@@ -1,5 +1,6 @@
 import { relative, resolve } from "node:path";
 import { DatasphereError } from "../errors";
+import { printablePreview } from "../redact";
 import { parseMultihash, type ParsedChecksum } from "./multihash";
 import { displayHref, extensionFor, withExtension } from "./naming";
 import { containedPath, sanitizeRelativePath, sanitizeSegment, unsafeReason } from "./paths";
@@ -395,6 +396,5 @@ export function assetError(code: DatasphereError["code"], itemId: string, key: s
 }
 
 function preview(text: string): string {
-  const printable = text.replace(/[\u0000-\u001f\u007f]/g, "?");
-  return printable.length > 120 ? `${printable.slice(0, 120)}…` : printable;
+  return printablePreview(text, 120);
 }

@@ -5,6 +5,7 @@ import { dirname } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Dispatcher } from "undici";
 import { abortError } from "../abort";
+import type { RequestAuth } from "../auth";
 import { Backoff, parseRetryAfter } from "../backoff";
 import { clampDelay, systemClock, type Clock } from "../clock";
 import { DatasphereError, IO_ERRNOS, errorForStatus, isDatasphereError, isRetryable, toDatasphereError } from "../errors";
@@ -19,7 +20,8 @@ export type ExistingPolicy = "skip-if-valid" | "overwrite" | "fail";
 export type ChecksumState = "verified" | "unverified" | "absent";
 
 export interface TransferOptions {
-  headersFor(url: string): Record<string, string>;
+  /** Credentials, decided again for every URL and redirect hop. */
+  auth: RequestAuth;
   signal?: AbortSignal;
   /** Longest silence (response head, or between body chunks) before the attempt counts as failed. */
   idleTimeoutMs?: number;
@@ -202,7 +204,7 @@ async function download(entry: PlanEntry, opts: typeof DEFAULTS & TransferOption
         if (state.validator) headers["if-range"] = state.validator;
       }
       const { response, url } = await getFollowingRedirects(entry.href, {
-        headersFor: opts.headersFor,
+        auth: opts.auth,
         headers,
         signal: opts.signal,
         idleTimeoutMs: clampDelay(opts.idleTimeoutMs),
@@ -342,7 +344,7 @@ function parseContentRange(value: string | undefined): { start: number; end: num
 function refusal(status: number, headers: Record<string, string | string[] | undefined>, url: string, opts: TransferOptions, fail: Fail): DatasphereError {
   const retryAfter = parseRetryAfter(headerValue(headers, "retry-after"));
   if (status !== 401 && status !== 403) return errorForStatus(status, "download", retryAfter);
-  const sent = Object.keys(opts.headersFor(url)).some((h) => h.toLowerCase() === "authorization");
+  const sent = Object.keys(opts.auth.headersFor(url)).some((h) => h.toLowerCase() === "authorization");
   if (sent) return fail("AUTH", `the Data Sphere token was refused (HTTP ${status}): check or renew the token in the configuration node`, { status });
   let host = url;
   try {

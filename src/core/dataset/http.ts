@@ -1,5 +1,6 @@
 import { request, type Dispatcher } from "undici";
 import { sleep } from "../abort";
+import type { RequestAuth } from "../auth";
 import { Backoff, parseRetryAfter } from "../backoff";
 import type { Clock } from "../clock";
 import { DatasphereError, errorForStatus, isRetryable, toDatasphereError } from "../errors";
@@ -8,7 +9,7 @@ import { isRedirectStatus, redirectTarget } from "../redirect";
 /** What every dataset reader needs: where the token may go, how long to wait, when to give up. */
 export interface ReaderOptions {
   /** `config.auth`: the Authorization header for Data Sphere origins only. */
-  auth: { headersFor(url: string): Record<string, string> };
+  auth: RequestAuth;
   /** `config.endpoints.isApiOrigin`: every URL requested must pass it, or nothing is sent. */
   isApiOrigin(url: string): boolean;
   signal?: AbortSignal;

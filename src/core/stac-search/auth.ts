@@ -1,4 +1,5 @@
 import { inspect } from "node:util";
+import type { RequestAuth } from "../auth";
 import { httpOrigin } from "../endpoints";
 import { DatasphereError } from "../errors";
 
@@ -11,7 +12,7 @@ const RESERVED = new Set(["host", "content-length", "content-type", "transfer-en
  * The secret of one STAC API and where it may go: only to that API's origin. The secret is in a
  * private field, so it is not in JSON, inspect or toString.
  */
-export class ApiAuth {
+export class ApiAuth implements RequestAuth {
   readonly #secret: string;
   readonly #origin?: string;
   readonly headerName: string;

@@ -1,9 +1,12 @@
 import type { Auth } from "../../core/auth";
 import type { AuthMode, Endpoints } from "../../core/endpoints";
-import type { Publisher } from "../../core/publisher";
-import type { Closable, Lease } from "../../core/shared-resource";
+import type { PublisherStatus } from "../../core/publisher";
 import type { Node } from "./node-red";
+import type { PublishConnection } from "./publisher-connection";
 import type { TokenSource } from "./token-source";
+
+/** How a user node hears the state of the config node's connection (mapped to its own status text). */
+export type ConnectionListener = (status: PublisherStatus) => void;
 
 /** What the other nodes see of a `datasphere-config` node. */
 export interface DatasphereConfigNode extends Node<{ token?: string }> {
@@ -15,21 +18,23 @@ export interface DatasphereConfigNode extends Node<{ token?: string }> {
   /** Where the token came from at deploy ("env": the variable named by tokenEnv). */
   readonly tokenSource: TokenSource;
   readonly tokenEnv?: string;
-  /** Users of this config node (for status fan-out and tests). */
-  readonly users: ReadonlySet<Node>;
-  register(user: Node): void;
+  /** The nodes using this config node, each with how it wants the connection's state (if at all). */
+  readonly users: ReadonlyMap<Node, ConnectionListener | undefined>;
+  /**
+   * A user arrives: from now on every state change of the publish connection goes to `listener`,
+   * and the current state at once when the connection is open.
+   */
+  register(user: Node, listener?: ConnectionListener): void;
   deregister(user: Node): void;
-  /** A connection owned by this config node and shared by key, reference counted per user. */
-  acquireShared<T extends Closable>(key: string, user: object, create: () => T): Promise<Lease<T>>;
-  /** The publish connection this config node owns (shared by its publish nodes, with its socket settings). */
-  publisher(user: object, legacyHeartbeatTimeout?: unknown): Promise<Lease<Publisher>>;
+  /** The publish socket this config node owns with its socket settings (undefined when the configuration is invalid). */
+  readonly publishConnection?: PublishConnection;
   /** Removes the token (and only it) from a text built from outside data. */
   redact(text: string): string;
 }
 
 /** A config node whose endpoints and token are valid. */
-export type UsableConfig = DatasphereConfigNode & { endpoints: Endpoints; auth: Auth };
+export type UsableConfig = DatasphereConfigNode & { endpoints: Endpoints; auth: Auth; publishConnection: PublishConnection };
 
 export function isUsableConfig(config: DatasphereConfigNode | null | undefined): config is UsableConfig {
-  return !!config && !!config.endpoints && !!config.auth;
+  return !!config && !!config.endpoints && !!config.auth && !!config.publishConnection;
 }

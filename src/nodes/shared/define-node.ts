@@ -1,6 +1,6 @@
 import { DatasphereError, toDatasphereError } from "../../core/errors";
 import { preview } from "../../core/redact";
-import { isUsableConfig, type DatasphereConfigNode, type UsableConfig } from "./config-node";
+import { isUsableConfig, type ConnectionListener, type DatasphereConfigNode, type UsableConfig } from "./config-node";
 import { resolveEnv } from "./env";
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFunction } from "./node-red";
 import { once } from "./once";
@@ -41,7 +41,8 @@ export interface ConfiguredKit<Def extends NodeDef = NodeDef, Config = UsableCon
 /** What the skeleton needs of any config node (datasphere-config, datasphere-stac-api). */
 export interface ConfigNodeLike {
   readonly configError?: string;
-  register(user: Node): void;
+  /** The skeleton registers each node once it has started, with its `connectionStatus` (if any). */
+  register(user: Node, listener?: ConnectionListener): void;
   deregister(user: Node): void;
   redact(text: string): string;
 }
@@ -54,6 +55,11 @@ export interface NodeBehaviour {
   actions?: Record<string, (msg: NodeMessage, send: SendFunction) => Promise<void> | void>;
   /** Actions run one after another (each waits for the previous one to finish). */
   serialActions?: boolean;
+  /**
+   * The state of the config node's connection, pushed by the config node on every change and once at
+   * registration when the connection is already open; the node maps it to its own status.
+   */
+  connectionStatus?: ConnectionListener;
   close?(removed: boolean): Promise<void> | void;
 }
 
@@ -78,8 +84,8 @@ export function defineNode<Def extends NodeDefWithServer, Config extends ConfigN
     const usable = isUsable(config);
     let behaviour: NodeBehaviour;
     if (usable) {
-      config.register(node);
       behaviour = declaration.start({ ...kit, config });
+      config.register(node, behaviour.connectionStatus);
     } else {
       const reason = kit.t(config?.configError ? "status.invalidConfig" : "status.noConfig");
       kit.status.set({ fill: "red", shape: "ring", text: reason });
@@ -104,9 +110,10 @@ export function defineNode<Def extends NodeDefWithServer, Config extends ConfigN
     });
 
     node.on("close", (removed: boolean, done: () => void) => {
+      // A closing node takes no more status from its config node.
+      if (usable) config.deregister(node);
       const finish = once(() => {
         kit.status.stop();
-        if (usable) config.deregister(node);
         done();
       });
       const deadline = setTimeout(finish, CLOSE_DEADLINE_MS);

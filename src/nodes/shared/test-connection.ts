@@ -121,13 +121,13 @@ async function runProbe(RED: NodeAPI, probe: Probe, authMode: "header" | "messag
   let token: UrlCheck["token"] = probe.target === "typed" ? "not-sent" : withToken ? "accepted" : "none";
   if (probe.field === "apiUrl") {
     const url = new URL(`api/item/v1/${PROBE_PACKAGE}`, probe.url.endsWith("/") ? probe.url : `${probe.url}/`).href;
-    result = await probeHttp(url, withToken ? probe.auth!.headersFor(url) : {}, PROBE_TIMEOUT_MS);
+    result = await probeHttp(url, withToken ? probe.auth : undefined, PROBE_TIMEOUT_MS);
     if (withToken && (result.status === 401 || result.status === 403)) token = "rejected";
   } else {
     const viaMessage = withToken && authMode === "message";
     result = await probeWebSocket(probe.url, {
-      headers: withToken && !viaMessage ? probe.auth!.headersFor(probe.url) : {},
-      firstMessage: viaMessage && probe.auth!.mayReceiveToken(probe.url) ? probe.auth!.authMessage() : undefined,
+      auth: withToken ? probe.auth : undefined,
+      authMode,
       graceMs: viaMessage ? MESSAGE_GRACE_MS : HEADER_GRACE_MS,
       timeoutMs: PROBE_TIMEOUT_MS,
     });
