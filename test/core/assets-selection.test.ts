@@ -22,6 +22,8 @@ async function maxLoopBlockMs(work: () => Promise<unknown>): Promise<number> {
   const histogram = monitorEventLoopDelay({ resolution: 10 });
   histogram.enable();
   try {
+    // The histogram records from its second tick on: a block before that would go unseen.
+    await new Promise((r) => setTimeout(r, 30));
     await work();
     await new Promise((r) => setTimeout(r, 30));
   } finally {
@@ -152,7 +154,11 @@ describe("core/assets default selection, skipped keys and names", function () {
     assert.equal(sanitizeSegment("con"), "_con");
   });
 
-  it("hostile Items (1 MB, 6,000 assets, dot runs, deep paths, huge hrefs) never block the event loop over 200 ms", async function () {
+  // No absolute time: the yardstick is the unsliced plan of the 6,000-asset Item, timed in the same run
+  // (0.2-0.4 s on an idle machine). Sliced planning must never hold the loop for half of it; a
+  // quadratic path (seconds) or lost slicing (the whole plan at once) fails. Each measurement is the
+  // best of up to 3 tries, so one descheduling of the process on a loaded machine is not taken for a block.
+  it("hostile Items (1 MB, 6,000 assets, dot runs, deep paths, huge hrefs) never block the event loop for half an unsliced plan", async function () {
     this.timeout(120_000);
     const selfLink = { links: [{ rel: "self", href: "https://h.example/items/x" }] };
     const many: Record<string, unknown> = {};
@@ -170,24 +176,35 @@ describe("core/assets default selection, skipped keys and names", function () {
       item({ a: { href: `https://h.example/${"a.".repeat(500_000)}tif`, roles: ["data"] } }),
       item({ a: { href: "https://h.example/a.tif", roles: ["data"] } }, { id: `${"é. ".repeat(300_000)}` }),
     ];
+    planItem(hostile[0], { root: ROOT }); // warm: a cold first run would inflate the yardstick
+    const unslicedStart = performance.now();
+    planItem(hostile[0], { root: ROOT });
+    const unsliced = performance.now() - unslicedStart;
+    const limit = unsliced / 2;
+    const blockedAtBest = async (work: () => Promise<unknown>, under: number): Promise<number> => {
+      let best = Number.POSITIVE_INFINITY;
+      for (let attempt = 0; attempt < 3 && best >= under; attempt += 1) best = Math.min(best, await maxLoopBlockMs(work));
+      return best;
+    };
     for (const [i, doc] of hostile.entries()) {
       assert.ok(JSON.stringify(doc).length >= 360_000, `case ${i} is big`);
       let entries = 0;
-      const blocked = await maxLoopBlockMs(async () => {
+      const blocked = await blockedAtBest(async () => {
         entries = (await planItemAsync(doc, { root: ROOT })).entries.length;
-      });
-      assert.ok(blocked < 200, `case ${i}: event loop blocked ${blocked.toFixed(0)} ms`);
+      }, limit);
+      assert.ok(blocked < limit, `case ${i}: event loop blocked ${blocked.toFixed(0)} ms, half the unsliced plan is ${limit.toFixed(0)} ms`);
       assert.ok(entries <= 6000);
     }
-    // The whole fetch path too (plan, then rewrite), on 6,000 assets none of which can be fetched.
+    // The whole fetch path too (plan, then rewrite), on 6,000 assets none of which can be fetched: its
+    // unsliced error reporting may hold the loop briefly, never as long as a whole unsliced plan.
     const unfetchable = Object.fromEntries(Array.from({ length: 6000 }, (_, i) => [`k${i}`, { href: `ftp://h.example/${i}.tif`, roles: ["data"] }]));
     let errors: Error[] = [];
-    const blocked = await maxLoopBlockMs(async () => {
+    const blocked = await blockedAtBest(async () => {
       errors = (await fetchItemAssets(item(unfetchable), { root: ROOT, pool: new TransferPool(2, 1), auth: { headersFor: () => ({}) } })).errors;
-    });
+    }, unsliced);
     // 100 listed one by one, the other 5,900 counted in one closing error.
     assert.equal(errors.length, 101);
     assert.match(errors[100].message, /^Item ITEM-1: 5900 more assets cannot be downloaded \(not listed one by one; the first: ftp:\/\/ hrefs are not supported/);
-    assert.ok(blocked < 200, `fetch: event loop blocked ${blocked.toFixed(0)} ms`);
+    assert.ok(blocked < unsliced, `fetch: event loop blocked ${blocked.toFixed(0)} ms, the unsliced plan takes ${unsliced.toFixed(0)} ms`);
   });
 });
