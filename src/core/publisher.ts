@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import type { ClientRequest, IncomingMessage } from "node:http";
 import { WebSocket } from "ws";
 import type { RequestAuth } from "./auth";
 import { Backoff, type BackoffOptions } from "./backoff";
@@ -306,10 +307,13 @@ export class Publisher extends EventEmitter {
       this.pump();
     });
     ws.on("open", () => this.onOpen(conn));
+    ws.on("unexpected-response", (_req: ClientRequest, res: IncomingMessage) => {
+      conn.httpStatus = res.statusCode;
+      conn.reason ??= `HTTP ${res.statusCode} on upgrade`;
+      ws.terminate(); // with this listener, ending the handshake is ours to do
+    });
     ws.on("error", (err: Error) => {
-      const status = /Unexpected server response: (\d+)/.exec(err.message);
-      if (status) conn.httpStatus = Number(status[1]);
-      conn.reason ??= this.clean(status ? `HTTP ${status[1]} on upgrade` : err.message);
+      conn.reason ??= this.clean(err.message);
     });
     ws.on("close", (code: number, reason: Buffer) => this.onClose(conn, code, reason.toString("utf8")));
   }

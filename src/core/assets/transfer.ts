@@ -80,8 +80,10 @@ const DEFAULTS = {
  */
 export async function transferAsset(entry: PlanEntry, options: TransferOptions): Promise<TransferResult> {
   const opts = { ...DEFAULTS, ...options };
+  const named = new WeakSet<Error>(); // errors that already name the Item and asset
   const fail = (code: DatasphereError["code"], why: string, extra: { cause?: unknown; status?: number } = {}) => {
     const error = assetError(code, entry.itemId, entry.key, entry.originalHref, why, extra.cause);
+    named.add(error);
     return extra.status !== undefined ? Object.assign(error, { status: extra.status }) : error;
   };
   const checksumState: ChecksumState = entry.checksum ? (entry.checksum.kind === "supported" ? "verified" : "unverified") : "absent";
@@ -163,7 +165,7 @@ export async function transferAsset(entry: PlanEntry, options: TransferOptions):
   } catch (error) {
     const err = toDatasphereError(error, "download");
     keepPart = state.rangeSupported && verifiable && state.written > 0 && (err.code === "ABORTED" || err.code === "NETWORK" || err.code === "TIMEOUT" || err.code === "SERVER" || err.code === "RATE_LIMITED");
-    throw err.message.startsWith("Item ") ? err : fail(err.code, err.message, { cause: error, status: err.status });
+    throw named.has(err) ? err : fail(err.code, err.message, { cause: error, status: err.status });
   } finally {
     await state.hash?.dispose();
     if (keepPart) await handle.truncate(state.written).catch(() => undefined);
