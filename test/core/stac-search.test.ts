@@ -142,6 +142,23 @@ describe("core/stac-search against the sandbox's STAC API", function () {
     });
   }
 
+  it("reads the next page while the current one is consumed, never further ahead; a consumer that stops leaves it", async () => {
+    const api = client(sb);
+    const plan = await api.plan({ params: normalizeSearch({ collections: S2, limit: 50 }), method: "GET" });
+    const before = sb.stacApi.pagesServed;
+    const served: number[] = [];
+    for await (const page of api.pages(plan)) {
+      // The generator is suspended here: whatever it read so far is all it will have read for this page.
+      await waitFor(() => sb.stacApi.pagesServed - before >= page.index + 2, `page ${page.index + 2} read ahead`);
+      served.push(sb.stacApi.pagesServed - before);
+      if (page.index === 5) break;
+    }
+    assert.deepEqual(served, [2, 3, 4, 5, 6, 7], "one page ahead of the one being consumed");
+    const next = await run(api, { params: normalizeSearch({ collections: S2, limit: 500 }), method: "GET" });
+    assert.equal(next.ids.length, 500, "the client goes on after a consumer stopped");
+    assert.equal(sb.stacApi.pagesServed - before, 7 + 1, "nothing more read for the stopped search");
+  });
+
   it("maxItems stops the search, also in the middle of a page", async () => {
     const before = sb.stacApi.pagesServed;
     const result = await run(client(sb), { params: normalizeSearch({ collections: S2, limit: 50 }), method: "GET", maxItems: 120 });
