@@ -115,6 +115,14 @@ export class ItemSequence<M> {
     }
   }
 
+  /** Ends the sequence without sending anything more (the node is closing): removes the observer. */
+  abandon(): void {
+    this.held = undefined;
+    this.buffer = { payload: [], marks: [] };
+    this.observer?.remove();
+    this.tracker.clear();
+  }
+
   private hold(next: Held<M>): Promise<void> | undefined {
     if (this.held && !this.mayProceed()) {
       return this.waitToSend().then(() => {

@@ -173,7 +173,8 @@ function start(kit: ConfiguredKit<SearchDef, UsableStacApi>) {
       position.complete();
     } catch (error) {
       failure = toDatasphereError(error, "stac search");
-      if (sequence && !queue.closing) await sequence.end(false).catch(() => undefined);
+      if (queue.closing) sequence?.abandon();
+      else await sequence?.end(false).catch(() => undefined);
     }
     summary.messages = sequence?.messages ?? 0;
     summary.durationMs = Date.now() - started;

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startSandbox, type Sandbox } from "../../src/sandbox";
 import { builtNode, configNode, helper, repoRoot, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
-import { coreNode, joinNode, withRuntimeHooks, type NodeModule } from "../helpers/node-red-core";
+import { coreNode, joinNode, runtimeHooks, withRuntimeHooks, type NodeModule } from "../helpers/node-red-core";
 import { startReplayStacApi, type ReplayStacApi } from "../helpers/replay-stac-api";
 
 type Msg = Record<string, any>;
@@ -247,6 +247,17 @@ describe("datasphere-stac-search node (Node-RED runtime, sandbox STAC API)", fun
     assert.deepEqual(out.items.map((m) => m.payload.length), new Array(10).fill([20, 20, 10]).flat());
     assert.equal(out.done[0].payload.messages, 30);
     assert.deepEqual((joined[0].payload as Msg[]).flat().map((i: Msg) => i.id), expected);
+  });
+
+  it("close during a search aborts it and removes its message hooks, sending nothing more", async () => {
+    const out = await load([api(), search({ window: 5 }, [["sink"], ["done"]]), { id: "sink", type: "slow-sink", holdMs: 50 }, { id: "done", type: "helper" }], [slowSink]);
+    const sink = helper.getNode("sink");
+    helper.getNode("search").receive({});
+    await waitFor(() => sink.count >= 5, "searching");
+    assert.ok(runtimeHooks.has("onComplete.datasphereStacSearchsearch"), "hooks registered while searching");
+    await helper.unload();
+    assert.ok(!runtimeHooks.has("onComplete.datasphereStacSearchsearch"), "hooks removed at close");
+    assert.equal(out.done.length, 0, "no completion at close");
   });
 
   it("429 and a cut page are retried; a bearer secret from an environment variable reaches the API", async () => {
