@@ -120,7 +120,7 @@ async function runRawHttp(input: WorkerInput): Promise<WorkerResult> {
 }
 
 /** With DS_BENCH_PROFILE=<dir>, a CPU profile of the pull alone (not the runtime's start). */
-async function startProfiler(): Promise<(() => Promise<void>) | undefined> {
+export async function startProfiler(name = "dataset"): Promise<(() => Promise<void>) | undefined> {
   const dir = process.env.DS_BENCH_PROFILE;
   if (!dir) return undefined;
   const { Session } = require("node:inspector") as typeof import("node:inspector");
@@ -131,7 +131,7 @@ async function startProfiler(): Promise<(() => Promise<void>) | undefined> {
   await post("Profiler.start");
   return async () => {
     const { profile } = await post("Profiler.stop");
-    writeFileSync(join(dir, `dataset-${Date.now()}.cpuprofile`), JSON.stringify(profile));
+    writeFileSync(join(dir, `${name}-${Date.now()}.cpuprofile`), JSON.stringify(profile));
     session.disconnect();
   };
 }

@@ -11,6 +11,7 @@ import { ApiAuth, normalizeSearch, StacApiClient } from "../src/core/stac-search
 import { repoRoot } from "../test/helpers/paths";
 import { writeBenchNodeSet } from "./bench-node-set";
 import { startEmbeddedNodeRed } from "./embedded-node-red";
+import { startProfiler } from "./dataset-worker";
 import { runAsBenchWorker } from "./worker-protocol";
 
 export interface StacWorkerInput {
@@ -28,21 +29,27 @@ export interface StacWorkerResult {
   items: number;
   seconds: number;
   peakRssMb: number;
+  /** CPU time (user + system, all threads) of the measured section per Item, in microseconds. */
+  cpuUsPerItem: number;
   flowControl?: string;
   error?: string;
 }
 
-function rssSampler(): () => number {
+/** Samples peak RSS and CPU time from now; stop() gives the section's figures for `items` Items. */
+function sampler(): (items: number) => { peakRssMb: number; cpuUsPerItem: number } {
   let peak = process.memoryUsage.rss();
+  const cpu = process.cpuUsage();
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 20);
-  return () => {
+  return (items) => {
     clearInterval(timer);
-    return Math.max(peak, process.memoryUsage.rss()) / 1048576;
+    const used = process.cpuUsage(cpu);
+    return { peakRssMb: Math.max(peak, process.memoryUsage.rss()) / 1048576, cpuUsPerItem: (used.user + used.system) / Math.max(1, items) };
   };
 }
 
 async function runRaw(input: StacWorkerInput): Promise<StacWorkerResult> {
-  const peak = rssSampler();
+  const stopProfiler = await startProfiler("stac-raw");
+  const stop = sampler();
   const started = process.hrtime.bigint();
   let items = 0;
   let href: string | undefined = input.searchUrl;
@@ -53,16 +60,23 @@ async function runRaw(input: StacWorkerInput): Promise<StacWorkerResult> {
     if (doc.features.length === 0) break;
     href = doc.links?.find((l) => l.rel === "next")?.href;
   }
-  return { items, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssMb: peak() };
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const measured = stop(items);
+  await stopProfiler?.();
+  return { items, seconds, ...measured };
 }
 
 async function runCore(input: StacWorkerInput): Promise<StacWorkerResult> {
-  const peak = rssSampler();
+  const stopProfiler = await startProfiler("stac-core");
+  const stop = sampler();
   const started = process.hrtime.bigint();
   const api = new StacApiClient({ url: input.apiUrl, auth: new ApiAuth(input.apiUrl, "none", "") });
   let items = 0;
   for await (const item of api.items({ params: normalizeSearch({ collections: input.collections, limit: input.limit }), method: "GET" })) if (item) items++;
-  return { items, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssMb: peak() };
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const measured = stop(items);
+  await stopProfiler?.();
+  return { items, seconds, ...measured };
 }
 
 const BENCH_NODES_JS = `
@@ -100,17 +114,19 @@ async function runNode(input: StacWorkerInput): Promise<StacWorkerResult> {
   const deadline = Date.now() + 60_000;
   while (!bench.trigger && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   if (!bench.trigger) throw new Error("the bench flow did not start");
-  const peak = rssSampler();
+  const stopProfiler = await startProfiler("stac-node");
+  const stop = sampler();
   const started = process.hrtime.bigint();
   const completion = new Promise<any>((resolve) => (bench.finished = resolve));
   bench.trigger({});
   const done = await completion;
   while (bench.count < done.payload.items) await new Promise((r) => setTimeout(r, 5));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const peakRssMb = peak();
+  const measured = stop(bench.count);
+  await stopProfiler?.();
   await RED.stop();
   rmSync(userDir, { recursive: true, force: true });
-  return { items: bench.count, seconds, peakRssMb, flowControl: done.payload.flowControl, error: done.payload.error ? `${done.payload.error.code}: ${done.payload.error.message}` : undefined };
+  return { items: bench.count, seconds, ...measured, flowControl: done.payload.flowControl, error: done.payload.error ? `${done.payload.error.code}: ${done.payload.error.message}` : undefined };
 }
 
 if (require.main === module) {

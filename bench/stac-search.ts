@@ -60,12 +60,15 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
     }
     const rate = (x: StacWorkerResult) => x.items / x.seconds;
     const rawRate = median(results.raw.map(rate));
+    const rawCpu = median(results.raw.map((x) => x.cpuUsPerItem));
     const workload = `stac search ${items.toLocaleString("en-US")} Items, pages of ${LIMIT} (${DISTINCT_PAGES} sandbox pages replayed from memory)`;
     const row = (variant: string, list: StacWorkerResult[], baseline?: boolean, note = ""): BenchRow => {
       const rates = list.map(rate);
+      const cpu = median(list.map((x) => x.cpuUsPerItem));
+      const cpuNote = `; CPU ${cpu.toFixed(1)} us/Item${baseline ? ` (${(cpu / rawCpu).toFixed(2)}x raw)` : ""}`;
       return {
         workload, variant, value: median(rates), unit: "Items/s", min: Math.min(...rates), max: Math.max(...rates), peakRssMb: Math.max(...list.map((x) => x.peakRssMb)),
-        ...(baseline ? { baseline: "raw", ratio: median(rates) / rawRate } : {}), note: `${rounds} round(s)${note}`,
+        ...(baseline ? { baseline: "raw", ratio: median(rates) / rawRate } : {}), note: `${rounds} round(s)${cpuNote}${note}`,
       };
     };
     rows.push(row("raw: undici + JSON.parse, next links", results.raw));

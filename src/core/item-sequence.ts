@@ -75,6 +75,23 @@ export class ItemSequence<M> {
   }
 
   /**
+   * Sends what is held back now (a partial array too), without parts.count, after waiting for room:
+   * for a caller that knows more Items follow but will not push them yet (one page per "next").
+   */
+  async flush(): Promise<void> {
+    if (this.buffer.marks.length > 0) {
+      const rest = this.buffer;
+      this.buffer = { payload: [], marks: [] };
+      const waiting = this.hold(rest);
+      if (waiting) await waiting;
+    }
+    if (!this.held) return;
+    if (!this.mayProceed()) await this.waitToSend();
+    this.gate.sent();
+    this.sendHeld(false);
+  }
+
+  /**
    * Ends the sequence: the last message goes with parts.count, after waiting for room when
    * `waitForRoom` (a normal end), at once otherwise (a failure or stop: a join downstream must not be
    * left waiting). Removes the observer.
@@ -96,6 +113,14 @@ export class ItemSequence<M> {
       this.observer?.remove();
       this.tracker.clear();
     }
+  }
+
+  /** Ends the sequence without sending anything more (the node is closing): removes the observer. */
+  abandon(): void {
+    this.held = undefined;
+    this.buffer = { payload: [], marks: [] };
+    this.observer?.remove();
+    this.tracker.clear();
   }
 
   private hold(next: Held<M>): Promise<void> | undefined {

@@ -1,3 +1,4 @@
+import { Credits } from "../core/dataset/credits";
 import { DatasphereError, toDatasphereError } from "../core/errors";
 import { ItemSequence } from "../core/item-sequence";
 import { normalizeSearch, parseMaxItems, parseMethod, type SearchCursor, type SearchPage, type SearchPlan, type SearchSpec, type StacApiClient } from "../core/stac-search";
@@ -20,6 +21,7 @@ type SearchDef = NodeDefWithServer & Partial<Record<(typeof PARAMS)[number] | `$
   window?: string | number;
   release?: string;
   busy?: string;
+  pacing?: string;
   retries?: string | number;
   idleTimeout?: string | number;
   stallTimeout?: string | number;
@@ -41,10 +43,18 @@ interface SearchSummary {
   error?: { code: string; message: string };
 }
 
-/** One search's cancellation: `stop` (the user's action) ends it with a summary, `abort` (close) does not. */
+/**
+ * One search's cancellation: `stop` (the user's action) ends it with a summary, `abort` (close) does
+ * not. With pacing, one page per `next` (the first page goes at once).
+ */
 class SearchRun {
   readonly controller = new AbortController();
+  readonly pages: Credits;
   stopped = false;
+
+  constructor(pacePages: boolean) {
+    this.pages = new Credits(pacePages ? 1 : undefined);
+  }
 
   stop(): void {
     this.stopped = true;
@@ -63,6 +73,7 @@ function settingsOf(def: SearchDef, env: (v: string | undefined) => string) {
     window: positiveInt(text(def.window), 200),
     releaseOnReceive: def.release === "receive",
     refuseWhenBusy: def.busy === "refuse",
+    pacePages: def.pacing === "next",
     retries: Math.floor(numberOr(text(def.retries), 4, 0)),
     idleTimeoutMs: positiveInt(text(def.idleTimeout), 60) * 1000,
     stallMs: positiveInt(text(def.stallTimeout), 60) * 1000,
@@ -91,6 +102,26 @@ function start(kit: ConfiguredKit<SearchDef, UsableStacApi>) {
     const spec: SearchSpec = { params: normalizeSearch({ ...values, filterLang }), method: parseMethod(msg.method ?? def.method), maxItems: parseMaxItems(values.maxItems) };
     if (msg.resume !== undefined && msg.resume !== null) spec.resume = msg.resume as SearchCursor;
     return spec;
+  }
+
+  /**
+   * One page per `next`: the previous page goes out whole (its last message is not held back for
+   * this one), then the page waits for its credit. A stop while waiting closes the sequence with this
+   * page's first Item, so that a join downstream is not left waiting.
+   */
+  async function pageTurn(run: SearchRun, sequence: ItemSequence<[SearchPage, number]>, page: SearchPage, summary: SearchSummary): Promise<void> {
+    if (summary.pages > 0) await sequence.flush();
+    if (!run.pages.has()) status.set({ fill: "blue", shape: "ring", text: t("status.waitingNext", { count: summary.items, pages: summary.pages }) });
+    try {
+      await run.pages.take(run.controller.signal, "search");
+    } catch (error) {
+      if (run.stopped) {
+        summary.pages += 1;
+        sequence.push(page.items[0], [page, page.offset]);
+      }
+      throw error;
+    }
+    status.set({ fill: "green", shape: "dot", text: t("status.searching", { count: summary.items, pages: summary.pages }) });
   }
 
   async function runSearch(job: Job, run: SearchRun): Promise<SearchSummary> {
@@ -126,6 +157,7 @@ function start(kit: ConfiguredKit<SearchDef, UsableStacApi>) {
         onStall: (count) => node.warn(t("warnings.stalled", { count, seconds: settings.stallMs / 1000 })),
       });
       for await (const page of client.pages(plan, options)) {
+        if (settings.pacePages) await pageTurn(run, sequence, page, summary);
         summary.pages += 1;
         if (page.numberMatched !== undefined) summary.numberMatched = page.numberMatched;
         for (let i = 0; i < page.items.length; i++) {
@@ -141,7 +173,8 @@ function start(kit: ConfiguredKit<SearchDef, UsableStacApi>) {
       position.complete();
     } catch (error) {
       failure = toDatasphereError(error, "stac search");
-      if (sequence && !queue.closing) await sequence.end(false).catch(() => undefined);
+      if (queue.closing) sequence?.abandon();
+      else await sequence?.end(false).catch(() => undefined);
     }
     summary.messages = sequence?.messages ?? 0;
     summary.durationMs = Date.now() - started;
@@ -169,14 +202,20 @@ function start(kit: ConfiguredKit<SearchDef, UsableStacApi>) {
     t,
     begin: (job) => {
       status.set({ fill: "yellow", shape: "ring", text: t("status.connecting") });
-      const run = new SearchRun();
+      const run = new SearchRun(settings.pacePages);
       return { run, finished: runSearch(job, run).then(() => undefined) };
     },
   });
 
   return {
     input: (msg: NodeMessage, send: SendFunction) => queue.input(msg, send),
-    actions: { stop: () => queue.stop() },
+    actions: {
+      stop: () => queue.stop(),
+      next: () => {
+        if (!settings.pacePages) throw new DatasphereError("BAD_REQUEST", t("errors.nextNeedsPacing"));
+        queue.current?.pages.grant();
+      },
+    },
     close: () => queue.close(),
   };
 }

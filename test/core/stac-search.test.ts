@@ -3,6 +3,7 @@ import { startSandbox, type Sandbox } from "../../src/sandbox";
 import { ApiAuth, normalizeSearch, StacApiClient, type SearchPage, type SearchSpec, type RunOptions } from "../../src/core/stac-search";
 import { isDatasphereError } from "../../src/core/errors";
 import { FakeClock } from "../helpers/fake-clock";
+import { startReplayStacApi } from "../helpers/replay-stac-api";
 import { waitFor } from "../helpers/wait";
 
 const S2 = "sentinel-2-l2a";
@@ -141,6 +142,50 @@ describe("core/stac-search against the sandbox's STAC API", function () {
       else assert.ok(received.slice(1).every((r) => typeof (r.body as { token?: unknown }).token === "string"));
     });
   }
+
+  it("reads the next page while the current one is consumed, never further ahead; a consumer that stops leaves it", async () => {
+    const api = client(sb);
+    const plan = await api.plan({ params: normalizeSearch({ collections: S2, limit: 50 }), method: "GET" });
+    const before = sb.stacApi.pagesServed;
+    const served: number[] = [];
+    for await (const page of api.pages(plan)) {
+      // The generator is suspended here: whatever it read so far is all it will have read for this page.
+      await waitFor(() => sb.stacApi.pagesServed - before >= page.index + 2, `page ${page.index + 2} read ahead`);
+      served.push(sb.stacApi.pagesServed - before);
+      if (page.index === 5) break;
+    }
+    assert.deepEqual(served, [2, 3, 4, 5, 6, 7], "one page ahead of the one being consumed");
+    const next = await run(api, { params: normalizeSearch({ collections: S2, limit: 500 }), method: "GET" });
+    assert.equal(next.ids.length, 500, "the client goes on after a consumer stopped");
+    assert.equal(sb.stacApi.pagesServed - before, 7 + 1, "nothing more read for the stopped search");
+  });
+
+  it("a page read ahead that fails fails the search only once the page before it was consumed; the cursor points at it", async () => {
+    const items: unknown[] = [];
+    for (let i = 0; i < 10; i++) items.push(await sb.datasetItem(S2_PKG, i));
+    const replay = await startReplayStacApi((page, base) =>
+      page === 2 ? '{"type": "FeatureCollection", "features": [' : JSON.stringify({ type: "FeatureCollection", features: items, links: [{ rel: "next", href: `${base}/search?page=${page + 1}` }] }),
+    );
+    try {
+      const api = new StacApiClient({ url: replay.url, auth: new ApiAuth(replay.url, "none", "") });
+      const plan = await api.plan({ params: {}, method: "GET" });
+      let consumed = 0;
+      const consume = async () => {
+        for await (const page of api.pages(plan, { retries: 0 })) {
+          for (let i = 0; i < page.items.length; i++) {
+            plan.position.itemDelivered(page, page.offset + i);
+            consumed++;
+          }
+        }
+      };
+      await rejects(consume(), "PROTOCOL", /search page 3: not JSON/);
+      assert.equal(consumed, 20, "both pages before the failing one");
+      const cursor = plan.position.cursor()!;
+      assert.deepEqual({ href: cursor.request.href, skip: cursor.skip, delivered: cursor.delivered }, { href: `${replay.url}search?page=2`, skip: 0, delivered: 20 });
+    } finally {
+      replay.close();
+    }
+  });
 
   it("maxItems stops the search, also in the middle of a page", async () => {
     const before = sb.stacApi.pagesServed;

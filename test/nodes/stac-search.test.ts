@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startSandbox, type Sandbox } from "../../src/sandbox";
 import { builtNode, configNode, helper, repoRoot, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
-import { coreNode, joinNode, withRuntimeHooks, type NodeModule } from "../helpers/node-red-core";
+import { coreNode, joinNode, runtimeHooks, withRuntimeHooks, type NodeModule } from "../helpers/node-red-core";
 import { startReplayStacApi, type ReplayStacApi } from "../helpers/replay-stac-api";
 
 type Msg = Record<string, any>;
@@ -164,6 +164,102 @@ describe("datasphere-stac-search node (Node-RED runtime, sandbox STAC API)", fun
     assert.deepEqual(sink.ids, expected);
   });
 
+  it("pacing: each msg.action = next sends exactly the next page; stop while waiting; resume; the completion follows the last page", async () => {
+    const statusNode = coreNode("common/25-status.js");
+    const flow = [
+      api(),
+      search({ pacing: "next" }),
+      { id: "plain", type: "datasphere-stac-search", server: "api", collections: S2, collectionsType: "str", wires: [[], []] },
+      { id: "items", type: "helper" },
+      { id: "done", type: "helper" },
+      { id: "watch", type: "status", scope: ["search"], wires: [["seen"]] },
+      { id: "seen", type: "helper" },
+    ];
+    const out = await load(flow, [statusNode]);
+    const waits: number[] = [];
+    helper.getNode("seen").on("input", (m: Msg) => m.status.fill === "blue" && waits.push(out.items.length));
+    const node = helper.getNode("search");
+    const ids = () => out.items.map((m) => m.payload.id);
+    /** The node says it waits for next (it can send nothing more until then), and what it sent has arrived. */
+    async function pageDone(waitsSoFar: number, items: number): Promise<void> {
+      await waitFor(() => waits.length === waitsSoFar && out.items.length >= items, `waiting for next after ${items} Items`);
+      assert.deepEqual(ids(), expected.slice(0, items), `exactly the first ${items} Items`);
+      assert.ok(out.items.every((m) => m.parts.count === undefined), "the sequence is still open");
+    }
+
+    node.receive({});
+    await pageDone(1, 50);
+    for (let page = 2; page <= 3; page++) {
+      node.receive({ action: "next" });
+      await pageDone(page, page * 50);
+    }
+    assert.equal(out.done.length, 0);
+    node.receive({ action: "stop" });
+    await waitFor(() => out.done.length === 1, "completion after stop");
+    const stopped = out.done[0].payload;
+    assert.equal(stopped.stopped, true);
+    assert.equal(stopped.items, 151, "the sequence is closed by the waiting page's first Item");
+    await waitFor(() => out.items.length === 151, "the closing Item");
+    assert.equal(out.items[150].parts.count, 151);
+    assert.deepEqual(ids(), expected.slice(0, 151));
+    assert.deepEqual({ skip: stopped.cursor.skip, delivered: stopped.cursor.delivered }, { skip: 1, delivered: 151 });
+
+    // Resume: the rest of page 4 at once, then one page per next; the completion without a further next.
+    out.items.length = 0;
+    node.receive({ resume: stopped.cursor });
+    await waitFor(() => waits.length === 4 && out.items.length >= 49, "the rest of page 4");
+    assert.deepEqual(ids(), expected.slice(151, 200));
+    for (let page = 5; page <= 9; page++) {
+      node.receive({ action: "next" });
+      await waitFor(() => waits.length === page && out.items.length >= page * 50 - 151, `page ${page}`);
+      assert.deepEqual(ids(), expected.slice(151, page * 50));
+    }
+    assert.equal(out.done.length, 1, "no completion before the last page");
+    node.receive({ action: "next" });
+    await waitFor(() => out.done.length === 2, "completion after the last page");
+    const finished = out.done[1].payload;
+    assert.equal(finished.error, undefined, JSON.stringify(finished.error));
+    assert.equal(finished.items, 349);
+    assert.equal(finished.cursor, null);
+    await waitFor(() => out.items.length === 349, "the last page");
+    assert.deepEqual(ids(), expected.slice(151));
+    assert.equal(out.items[348].parts.count, 349);
+    assert.equal(waits.length, 9, "no wait after the last page");
+
+    // next without the pacing option is refused with a reason.
+    const plain = helper.getNode("plain");
+    plain.receive({ action: "next" });
+    await waitFor(() => (plain.error as { called: boolean }).called, "next refused");
+    assert.match(String((plain.error as { args: unknown[][] }).args[0][0]), /nextNeedsPacing|needs the pacing option/);
+  });
+
+  it("pacing with arrays: no array spans two pages; nexts sent at once add up; a join gets the whole sequence", async () => {
+    const flow = [api(), search({ pacing: "next", output: "array", arraySize: 20 }, [["items", "j1"], ["done"]]), { id: "j1", type: "join", mode: "auto", wires: [["joined"]] }, { id: "joined", type: "helper" }, { id: "items", type: "helper" }, { id: "done", type: "helper" }];
+    const out = await load(flow, [joinNode]);
+    const joined: Msg[] = [];
+    helper.getNode("joined").on("input", (m: Msg) => joined.push(m));
+    const node = helper.getNode("search");
+    node.receive({});
+    await waitFor(() => out.items.length >= 3, "the first page");
+    for (let i = 0; i < 9; i++) node.receive({ action: "next" });
+    await waitFor(() => out.done.length === 1 && joined.length === 1, "completion and join");
+    assert.equal(out.done[0].payload.error, undefined, JSON.stringify(out.done[0].payload.error));
+    assert.deepEqual(out.items.map((m) => m.payload.length), new Array(10).fill([20, 20, 10]).flat());
+    assert.equal(out.done[0].payload.messages, 30);
+    assert.deepEqual((joined[0].payload as Msg[]).flat().map((i: Msg) => i.id), expected);
+  });
+
+  it("close during a search aborts it and removes its message hooks, sending nothing more", async () => {
+    const out = await load([api(), search({ window: 5 }, [["sink"], ["done"]]), { id: "sink", type: "slow-sink", holdMs: 50 }, { id: "done", type: "helper" }], [slowSink]);
+    const sink = helper.getNode("sink");
+    helper.getNode("search").receive({});
+    await waitFor(() => sink.count >= 5, "searching");
+    assert.ok(runtimeHooks.has("onComplete.datasphereStacSearchsearch"), "hooks registered while searching");
+    await helper.unload();
+    assert.ok(!runtimeHooks.has("onComplete.datasphereStacSearchsearch"), "hooks removed at close");
+    assert.equal(out.done.length, 0, "no completion at close");
+  });
+
   it("429 and a cut page are retried; a bearer secret from an environment variable reaches the API", async () => {
     process.env.STAC_TEST_SECRET = "env-secret-123";
     sb.stacApi.settings.requireHeader = { name: "authorization", value: "Bearer env-secret-123" };
@@ -245,7 +341,7 @@ describe("datasphere-stac-search node (Node-RED runtime, sandbox STAC API)", fun
     }
   });
 
-  it("memory stays bounded: 100k Items into a slow sink, at most the window in flight, pages read only as the sink takes them", async function () {
+  it("memory stays bounded: 100k Items into a slow sink, at most the window in flight, one page read ahead at most", async function () {
     this.timeout(600_000);
     const window = 50;
     const limit = 500;
@@ -283,7 +379,8 @@ describe("datasphere-stac-search node (Node-RED runtime, sandbox STAC API)", fun
     assert.equal(out.done[0].payload.items, 100_000);
     assert.equal(sink.count, 100_000);
     assert.ok(sink.maxHeld <= window, `the sink held at most the window: ${sink.maxHeld}`);
-    assert.ok(worstAhead <= window + 2 * limit, `reading stays within the window plus two pages of the sink: ${worstAhead} Items ahead`);
+    // Read but not yet taken by the sink: the page being sent, the page read ahead, the window and the one message held back.
+    assert.ok(worstAhead <= 2 * limit + window + 1, `reading stays within two pages and the window of the sink: ${worstAhead} Items ahead`);
     const retainedMb = peakRetained / 1024 / 1024;
     if (process.env.DS_DEBUG) console.log({ retainedMb, worstAhead, maxHeld: sink.maxHeld, ms: out.done[0].payload.durationMs });
     assert.ok(retainedMb < 64, `at most ${retainedMb.toFixed(1)} MB retained while 100k Items went through`);

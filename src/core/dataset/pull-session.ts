@@ -1,8 +1,8 @@
-import { abortError } from "../abort";
 import { systemClock, type Clock } from "../clock";
 import type { Endpoints } from "../endpoints";
 import { toDatasphereError, type DatasphereError } from "../errors";
 import { planPull, readDataset, type PullMode, type PullPlan, type PullSpec } from "../dataset";
+import { Credits } from "./credits";
 import type { ResumeCursor } from "./cursor";
 import type { ItemsEvent, MalformedEvent } from "./events";
 import { DeliveryTracker, FlowWindow } from "./flow-window";
@@ -83,8 +83,7 @@ export class PullSession {
   private readonly clock: Clock;
   private stopped = false;
   private closed = false;
-  private credits: number;
-  private creditWaiter?: () => void;
+  private readonly credits: Credits;
   private observer?: DeliveryObserver;
   private plan?: PullPlan;
   private held?: Held;
@@ -97,14 +96,13 @@ export class PullSession {
     this.window = new FlowWindow(options.window, undefined, this.clock);
     this.tracker = new DeliveryTracker(this.window);
     this.gate = new SendGate({ tracker: this.tracker, stallMs: options.stallMs, onStall: (inFlight) => this.options.onStall?.(inFlight), what: "pull" });
-    this.credits = options.creditBatch ?? Infinity;
+    this.credits = new Credits(options.creditBatch);
     this.summary = { package: "", mode: undefined, items: 0, messages: 0, pages: 0, malformed: 0, durationMs: 0, cursor: null, stopped: false, flowControl: options.observe ? "hooks" : "yield" };
   }
 
   /** "next" pacing: one more batch of messages may go. */
   credit(): void {
-    this.credits += this.options.creditBatch ?? 0;
-    this.creditWaiter?.();
+    this.credits.grant();
   }
 
   /** Ends the pull; its summary says stopped. */
@@ -214,36 +212,21 @@ export class PullSession {
 
   /** True when a message may go now: pacing credit and room in the window (or, without an observer, no yield due). */
   private mayProceed(): boolean {
-    if (this.credits <= 0) return false;
+    if (!this.credits.has()) return false;
     return this.gate.mayProceed(this.observer !== undefined);
   }
 
   /** Waits for pacing credit and room in the window, or, without an observer, yields one event-loop turn. */
   private async waitToSend(): Promise<void> {
     const signal = this.controller.signal;
-    while (this.credits <= 0) await this.waitForCredit();
-    this.credits -= 1;
+    await this.credits.take(signal, "pull");
     await this.gate.wait(this.observer !== undefined, signal);
-  }
-
-  private waitForCredit(): Promise<void> {
-    const signal = this.controller.signal;
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = () => reject(abortError("pull"));
-      if (signal.aborted) return onAbort();
-      signal.addEventListener("abort", onAbort, { once: true });
-      this.creditWaiter = () => {
-        this.creditWaiter = undefined;
-        signal.removeEventListener("abort", onAbort);
-        resolve();
-      };
-    });
   }
 
   /** One message is held back until the next arrives, so the last one can carry parts.count. */
   private async sendHeld(last: boolean): Promise<void> {
     if (!this.held) return;
-    if (this.mayProceed()) this.credits -= 1;
+    if (this.mayProceed()) this.credits.spend();
     else await this.waitToSend();
     this.gate.sent();
     this.deliver(this.held, last);
@@ -252,7 +235,7 @@ export class PullSession {
   /** Undefined when the message was taken without waiting (the common case: no promise per Item). */
   private hold(next: Held): Promise<void> | undefined {
     if (this.held && this.mayProceed()) {
-      this.credits -= 1;
+      this.credits.spend();
       this.gate.sent();
       this.deliver(this.held, false);
     }

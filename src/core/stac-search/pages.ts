@@ -1,3 +1,4 @@
+import { anySignal } from "../abort";
 import { requireApiOrigin } from "../dataset/http";
 import { DatasphereError } from "../errors";
 import { fetchJson, type StacHttpOptions, type StacRequest } from "./http";
@@ -30,34 +31,49 @@ export interface PagerOptions extends StacHttpOptions {
 
 /**
  * Follows a search page by page along `rel=next` (GET or POST links, API origin only). Stops on a
- * page without a next link, an empty page, a next request seen before, or maxItems. A page is fetched
- * only when the previous one has been consumed; each is retried with backoff (Retry-After honoured).
+ * page without a next link, an empty page, a next request seen before, or maxItems. The next page is
+ * read ahead while the current one is consumed: at most one page in flight and one handed out, so a
+ * slow consumer holds two pages at most. Each is retried with backoff (Retry-After honoured); a page
+ * read ahead that is no longer wanted (the consumer stopped) is aborted.
  */
 export async function* readSearchPages(first: StacRequest, options: PagerOptions): AsyncGenerator<SearchPage, void, undefined> {
   const seen = new Set<string>();
-  let request: StacRequest | undefined = first;
   let skip = options.skipFirst ?? 0;
   let delivered = options.deliveredBefore ?? 0;
   const max = options.maxItems;
-  for (let index = 0; request !== undefined; index++) {
-    if (max !== undefined && delivered >= max) return;
-    const current: StacRequest = request;
-    seen.add(requestKey(current));
-    const what = `search page ${index + 1}`;
-    const doc = await fetchJson(current, options, what);
-    const page = readPage(doc, current, what, options.reservedHeader);
-    if (page.next) {
-      if (seen.has(requestKey(page.next))) page.next = undefined;
-      else requireApiOrigin(page.next.href, options, `${what}: next link`);
+  if (max !== undefined && delivered >= max) return;
+  const ahead = new AbortController();
+  const fetchOptions: StacHttpOptions = { ...options, signal: anySignal([options.signal, ahead.signal]) };
+  const read = (request: StacRequest, index: number): Promise<unknown> => {
+    seen.add(requestKey(request));
+    const reading = fetchJson(request, fetchOptions, `search page ${index + 1}`);
+    reading.catch(() => undefined); // a failure counts when the page is awaited, not before
+    return reading;
+  };
+  let current = first;
+  let pending = read(first, 0);
+  try {
+    for (let index = 0; ; index++) {
+      const what = `search page ${index + 1}`;
+      const page = readPage(await pending, current, what, options.reservedHeader);
+      if (page.next) {
+        if (seen.has(requestKey(page.next))) page.next = undefined;
+        else requireApiOrigin(page.next.href, options, `${what}: next link`);
+      }
+      if (page.features.length === 0) return;
+      const offset = Math.min(skip, page.features.length);
+      const room = max === undefined ? Infinity : max - delivered;
+      const items = page.features.slice(offset, offset + room);
+      skip = 0;
+      delivered += items.length;
+      const next = max !== undefined && delivered >= max ? undefined : page.next;
+      if (next) pending = read(next, index + 1);
+      if (items.length > 0) yield { request: current, index, items, offset, length: page.features.length, next: page.next, numberMatched: page.numberMatched };
+      if (!next) return;
+      current = next;
     }
-    if (page.features.length === 0) return;
-    const offset = Math.min(skip, page.features.length);
-    const room = max === undefined ? Infinity : max - delivered;
-    const items = page.features.slice(offset, offset + room);
-    skip = 0;
-    delivered += items.length;
-    if (items.length > 0) yield { request: current, index, items, offset, length: page.features.length, next: page.next, numberMatched: page.numberMatched };
-    request = page.next;
+  } finally {
+    ahead.abort();
   }
 }
 
