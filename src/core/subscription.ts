@@ -6,7 +6,7 @@ import { preview } from "./redact";
 import { SseParser, type SseEvent } from "./sse";
 import { openStream, type StreamHandle } from "./stream-dispatch";
 import { sleepOn } from "./subscription/clock-sleep";
-import { itemKey, RecentSet } from "./subscription/dedup";
+import { itemVersionKey, RecentSet } from "./subscription/dedup";
 import { ReconnectDelay } from "./subscription/reconnect-delay";
 import { Redirect, type RedirectRule } from "./redirect";
 import { AttemptError, checkResponse, type Disposition } from "./subscription/response-check";
@@ -469,7 +469,7 @@ export class Subscription {
     }
     const item = value as Record<string, unknown>;
     if (id === undefined) {
-      const key = itemKey(item, event.data);
+      const key = itemVersionKey(item, event.data);
       if (key !== undefined && !this.seenKeys.addIfNew(key)) {
         this.stats.duplicates += 1;
         return;

@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { Agent } from "undici";
 import { Subscription, type MalformedEvent, type SubscriptionOptions, type SubscriptionStateChange } from "../../src/core/subscription";
-import { itemKey, RecentSet } from "../../src/core/subscription/dedup";
+import { itemVersionKey, RecentSet } from "../../src/core/subscription/dedup";
 import { FakeClock } from "../helpers/fake-clock";
 import { sleep, waitFor } from "../helpers/wait";
 import { makeItems, seeded, startSseTestServer, type SseTestServer } from "../helpers/sse-test-server";
@@ -148,9 +148,9 @@ describe("core/subscription reader", function () {
     assertInOrderOnce(run.seqs, 202);
     assert.equal(s.requests[1].lastEventId, undefined, "no id to resume from");
     assert.ok(run.sub.stats.duplicates > 100);
-    assert.equal(itemKey({ id: "a" }, "x"), itemKey({ id: "a" }, "y"));
-    assert.notEqual(itemKey({ id: "a", collection: "c1" }, "x"), itemKey({ id: "a", collection: "c2" }, "x"));
-    assert.equal(itemKey({ type: "Feature" }, "x"), undefined, "no id: never de-duplicated");
+    assert.equal(itemVersionKey({ id: "a" }, "x"), itemVersionKey({ id: "a" }, "y"));
+    assert.notEqual(itemVersionKey({ id: "a", collection: "c1" }, "x"), itemVersionKey({ id: "a", collection: "c2" }, "x"));
+    assert.equal(itemVersionKey({ type: "Feature" }, "x"), undefined, "no id: never de-duplicated");
   });
 
   it("replaces a stalled stream (socket open, silent) through the idle watchdog (fake clock)", async () => {

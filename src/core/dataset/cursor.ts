@@ -41,7 +41,7 @@ export function itemDatetime(item: Record<string, unknown>): string | undefined 
   return typeof value === "string" ? value : undefined;
 }
 
-export function itemKey(item: Record<string, unknown>): string {
+export function collectionItemKey(item: Record<string, unknown>): string {
   return `${String(item.collection ?? "")}/${String(item.id ?? "")}`;
 }
 
@@ -69,7 +69,7 @@ export class StreamPosition {
       this.datetime = datetime;
       this.ties = new TieSet(this.limits);
     }
-    this.ties.add(itemKey(item));
+    this.ties.add(collectionItemKey(item));
   }
 
   cursor(): StreamCursor | undefined {
@@ -120,7 +120,7 @@ export class ResumeFilter {
       this.active = false;
       return true;
     }
-    return !this.lookup!.has(itemKey(item));
+    return !this.lookup!.has(collectionItemKey(item));
   }
 
   get done(): boolean {

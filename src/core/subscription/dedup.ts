@@ -57,7 +57,7 @@ export class RecentSet {
  * with changes (another `updated`, other content length) and Items of other collections do not.
  * Undefined (never de-duplicated) when the object has no string `id`.
  */
-export function itemKey(item: Record<string, unknown>, data: string): string | undefined {
+export function itemVersionKey(item: Record<string, unknown>, data: string): string | undefined {
   const id = item.id;
   if (typeof id !== "string" || id === "") return undefined;
   const collection = typeof item.collection === "string" ? item.collection : "";
