@@ -251,7 +251,7 @@ async function runCore(input: WorkerInput): Promise<WorkerResult> {
     const timer = setTimeout(() => reject(new Error(`timed out after ${items} Items`)), 10 * 60_000);
     const sub = new Subscription({
       url: input.url,
-      headers: () => ({ authorization: `Token ${input.token}` }),
+      auth: { headersFor: () => ({ authorization: `Token ${input.token}` }) },
       onItem: (event) => {
         keep = event.item;
         if (++items === input.count) {

@@ -1,4 +1,5 @@
 import type { Dispatcher } from "undici";
+import type { RequestAuth } from "./auth";
 import { systemClock, type Clock, type TimerHandle } from "./clock";
 import { seconds } from "./duration";
 import { DatasphereError, isDatasphereError, toDatasphereError } from "./errors";
@@ -49,8 +50,8 @@ export interface SubscriptionNotice {
 
 export interface SubscriptionOptions {
   url: string;
-  /** Request headers (auth) for each request; the URL is the one requested (redirects included). */
-  headers?: (url: string) => Record<string, string>;
+  /** Credentials, asked for each request's URL (redirect hops included). */
+  auth?: RequestAuth;
   /** Sent as `Last-Event-ID` on the first connection. */
   lastEventId?: string;
   /** Deadline for TCP connect + response headers (default 30 s). */
@@ -316,7 +317,7 @@ export class Subscription {
 
   private requestHeaders(url: string): Record<string, string> {
     const headers: Record<string, string> = { accept: "text/event-stream", "cache-control": "no-cache" };
-    for (const [name, value] of Object.entries(this.options.headers?.(url) ?? {})) headers[name.toLowerCase()] = value;
+    for (const [name, value] of Object.entries(this.options.auth?.headersFor(url) ?? {})) headers[name.toLowerCase()] = value;
     // Header values travel as bytes: the id's UTF-8 bytes, each as one Latin-1 character for undici.
     if (this.lastId !== "") headers["last-event-id"] = Buffer.from(this.lastId, "utf8").toString("latin1");
     return headers;

@@ -155,7 +155,7 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
     loggedReason = "";
     subscription = new Subscription({
       url,
-      headers: () => config.auth.headersFor(url),
+      auth: config.auth,
       lastEventId,
       connectTimeoutMs,
       idleTimeoutMs,

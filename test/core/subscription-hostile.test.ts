@@ -50,7 +50,7 @@ describe("core/subscription against hostile streams", function () {
     c.sub = new Subscription({
       url,
       clock,
-      headers: () => ({ authorization: `Token ${TOKEN}` }),
+      auth: { headersFor: () => ({ authorization: `Token ${TOKEN}` }) },
       onItem: ({ item, eventId }) => {
         c.seqs.push((item.properties as { seq: number }).seq);
         if (eventId !== undefined) c.ids.push(eventId);
@@ -111,7 +111,7 @@ describe("core/subscription against hostile streams", function () {
     const sub = new Subscription({
       url: `${sandbox.url}/subscription/v1/?package=${pkg}`,
       clock,
-      headers: () => ({ authorization: `Token ${TOKEN}` }),
+      auth: { headersFor: () => ({ authorization: `Token ${TOKEN}` }) },
       maxUntaken: 5,
       onItem: ({ eventId }) => seen.push(Number(eventId)),
     });

@@ -33,7 +33,7 @@ describe("core/subscription: web-platform-tests eventsource client cases", funct
     c.sub = new Subscription({
       url,
       clock,
-      headers: () => ({ authorization: `Token ${TOKEN}` }),
+      auth: { headersFor: () => ({ authorization: `Token ${TOKEN}` }) },
       random: () => 0,
       onItem: ({ item }) => c.values.push(item.v),
       onState: (s) => c.states.push(s),

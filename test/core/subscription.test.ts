@@ -25,7 +25,7 @@ function subscribe(server: SseTestServer, extra: Partial<SubscriptionOptions> = 
   run.sub = new Subscription({
     clock,
     url: `${server.url}/subscription/v1/?package=test`,
-    headers: () => ({ authorization: `Token ${TOKEN}` }),
+    auth: { headersFor: () => ({ authorization: `Token ${TOKEN}` }) },
     what: 'subscription "test"',
     redact: (t) => t.split(TOKEN).join("***"),
     onItem: ({ item, eventId }) => {
