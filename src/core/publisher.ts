@@ -6,9 +6,10 @@ import { Backoff, type BackoffOptions } from "./backoff";
 import { systemClock, type Clock, type TimerHandle } from "./clock";
 import { seconds } from "./duration";
 import type { AuthMode } from "./endpoints";
-import { DatasphereError } from "./errors";
+import { DatasphereError, errorForStatus } from "./errors";
 import { EntryState, Outbox, OutboxEntry, type Delivery, type OutboxLimits, type SettleInfo } from "./publisher/outbox";
 import { ProofTracker } from "./publisher/proof";
+import type { StateReport } from "./state-report";
 
 export type { Delivery, SettleInfo } from "./publisher/outbox";
 export { DEFAULT_OUTBOX_LIMITS, type OutboxLimits, type OverflowPolicy } from "./publisher/outbox";
@@ -16,15 +17,11 @@ export { preparePublishMessage, type PreparedMessage, type PublishFields } from 
 
 export type PublisherState = "idle" | "connecting" | "connected" | "backing-off" | "token-rejected" | "closed";
 
-export interface PublisherStatus {
-  state: PublisherState;
+export interface PublisherStatus extends StateReport<PublisherState> {
   /** Messages waiting in the outbox (not yet handed to a socket). */
   outbox: number;
-  /** When backing off: the delay before the next attempt, and when it is due (epoch ms). */
-  retryInMs?: number;
+  /** When backing off: when the next attempt is due (epoch ms; `retryInMs` is the delay). */
   retryAt?: number;
-  /** Why the last connection ended or failed (no secrets). */
-  reason?: string;
 }
 
 export interface PublisherOptions {
@@ -101,6 +98,8 @@ interface Connection {
   /** Entries the socket handed back unflushed; they go back to the outbox once the socket is gone. */
   returned: OutboxEntry[];
   httpStatus?: number;
+  /** The handshake or heartbeat deadline ended it. */
+  timedOut?: boolean;
   reason?: string;
   timers: Set<TimerHandle>;
 }
@@ -287,10 +286,11 @@ export class Publisher extends EventEmitter {
       timers: new Set(),
     };
     this.conn = conn;
-    this.setState({ state: "connecting", outbox: 0, reason: this.current.reason });
+    this.setState({ state: "connecting", outbox: 0, error: this.current.error, attempt: this.current.attempt });
     this.timer(conn, this.opts.handshakeTimeoutMs, () => {
       if (conn.ready || conn.dead) return;
       this.stats.handshakeTimeouts++;
+      conn.timedOut = true;
       conn.reason = `no handshake within ${seconds(this.opts.handshakeTimeoutMs)} s`;
       ws.terminate();
     });
@@ -372,6 +372,7 @@ export class Publisher extends EventEmitter {
       const silent = Math.max(now - conn.lastHeard, pingAge);
       if (silent >= this.opts.heartbeatTimeoutMs) {
         this.stats.heartbeatTimeouts++;
+        conn.timedOut = true;
         conn.reason = `no heartbeat for ${seconds(silent)} s`;
         conn.ws.terminate();
       } else {
@@ -405,11 +406,14 @@ export class Publisher extends EventEmitter {
     if (tokenRejected) {
       this.stats.tokenRejected++;
       const delay = this.authBackoff.next();
-      this.setState({ state: "token-rejected", outbox: 0, retryInMs: delay, retryAt: now + delay, reason: conn.reason });
+      const error = new DatasphereError("AUTH", conn.reason, { status: conn.httpStatus });
+      this.setState({ state: "token-rejected", outbox: 0, retryInMs: delay, retryAt: now + delay, error, attempt: this.authBackoff.attempts });
       this.retryTimer = this.clock.setTimeout(() => this.openSocket(), delay);
     } else {
       const delay = this.backoff.next();
-      this.setState({ state: "backing-off", outbox: 0, retryInMs: delay, retryAt: now + delay, reason: conn.reason });
+      const code = conn.httpStatus !== undefined ? errorForStatus(conn.httpStatus, "").code : conn.timedOut ? "TIMEOUT" : "NETWORK";
+      const error = new DatasphereError(code, conn.reason, { status: conn.httpStatus });
+      this.setState({ state: "backing-off", outbox: 0, retryInMs: delay, retryAt: now + delay, error, attempt: this.backoff.attempts });
       this.retryTimer = this.clock.setTimeout(() => this.openSocket(), delay);
     }
   }
@@ -591,7 +595,7 @@ export class Publisher extends EventEmitter {
   private setState(next: PublisherStatus): void {
     const prev = this.current;
     this.current = next;
-    if (prev.state === next.state && prev.retryInMs === next.retryInMs && prev.reason === next.reason) return;
+    if (prev.state === next.state && prev.retryInMs === next.retryInMs && prev.error === next.error) return;
     this.emit("state", this.status);
   }
 

@@ -10,19 +10,12 @@ import { sleepOn } from "./subscription/clock-sleep";
 import { itemVersionKey, RecentSet } from "./subscription/dedup";
 import { ReconnectDelay } from "./subscription/reconnect-delay";
 import { Redirect, type RedirectRule } from "./redirect";
+import type { StateReport } from "./state-report";
 import { AttemptError, checkResponse, type Disposition } from "./subscription/response-check";
 
 export type SubscriptionState = "idle" | "connecting" | "connected" | "backing-off" | "failed" | "stopped" | "closed";
 
-export interface SubscriptionStateChange {
-  state: SubscriptionState;
-  /** Why the last attempt ended (backing-off, failed, stopped). */
-  error?: DatasphereError;
-  /** Delay before the next attempt (backing-off, failed). */
-  retryInMs?: number;
-  /** Number of consecutive failed attempts (backing-off, failed). */
-  attempt?: number;
-}
+export type SubscriptionStateChange = StateReport<SubscriptionState>;
 
 export interface SubscriptionItem {
   /** The parsed Item (a JSON object). */

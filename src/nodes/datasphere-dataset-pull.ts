@@ -81,7 +81,7 @@ function start(kit: ConfiguredKit<PullDef>) {
         retries: settings.retries,
         idleTimeoutMs: settings.idleTimeoutMs,
         maxBodyBytes: settings.maxBodyBytes,
-        onRetry: (info) => status.set({ fill: "yellow", shape: "ring", text: t("status.retrying", { seconds: Math.ceil(info.delayMs / 1000), reason: kit.redact(info.error.message) }) }),
+        onRetry: (report) => status.set({ fill: "yellow", shape: "ring", text: t("status.retrying", { seconds: Math.ceil(report.retryInMs / 1000), reason: kit.redact(report.error.message) }) }),
       },
       pullId,
       window: settings.window,

@@ -132,8 +132,8 @@ function start(kit: ConfiguredKit<SearchDef, UsableStacApi>) {
       signal,
       retries: settings.retries,
       idleTimeoutMs: settings.idleTimeoutMs,
-      onRetry: (info: { delayMs: number; error: DatasphereError }) =>
-        status.set({ fill: "yellow", shape: "ring", text: t("status.retrying", { seconds: Math.ceil(info.delayMs / 1000), reason: kit.redact(info.error.message) }) }),
+      onRetry: (report: { retryInMs: number; error: DatasphereError }) =>
+        status.set({ fill: "yellow", shape: "ring", text: t("status.retrying", { seconds: Math.ceil(report.retryInMs / 1000), reason: kit.redact(report.error.message) }) }),
     };
     let plan: SearchPlan | undefined;
     let sequence: ItemSequence<[SearchPage, number]> | undefined;

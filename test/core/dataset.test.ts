@@ -125,7 +125,7 @@ describe("core/dataset readers", function () {
     server.faults.rateLimitPage = { page: 2, retryAfterSeconds: 1 };
     server.faults.failPage = { page: 3, times: 2 };
     const retries: number[] = [];
-    const got = await pull(server, { mode: "paginate", package: "test-pkg", order: "old" }, { onRetry: (i: { delayMs: number }) => retries.push(i.delayMs) });
+    const got = await pull(server, { mode: "paginate", package: "test-pkg", order: "old" }, { onRetry: (r: { retryInMs: number }) => retries.push(r.retryInMs) });
     assert.equal(got.error, undefined);
     assert.deepEqual(ids(got.items), ids(server.select("old")));
     const page2 = server.requests.filter((r) => /page=2(&|$)/.test(r.url));

@@ -181,6 +181,8 @@ describe("core/publisher", function () {
       await clock.advance(1);
       await waitFor(() => p.stats.attempts === 2 && p.status.state === "token-rejected", "second attempt when the delay is over");
       assert.ok((p.status.retryInMs ?? 0) >= 5_000, `the delay grows, got ${p.status.retryInMs}`);
+      assert.equal(p.status.error?.code, "AUTH", "the state report's error (one shape with the subscription and readers)");
+      assert.equal(p.status.attempt, 2);
       assert.ok(!JSON.stringify(p.status).includes("wrong-token-zzz"));
       assert.equal(s.messages.length, 0);
       // `connect` retries at once (the user fixed the token, or wants to see it fail again).
@@ -220,6 +222,7 @@ describe("core/publisher", function () {
     assert.equal(p.stats.opened, 0);
     assert.match(String(p.lastReason), /^no handshake within 10 s$/);
     assert.equal(p.status.retryInMs, 1_000);
+    assert.deepEqual([p.status.error?.code, p.status.error?.message, p.status.attempt], ["TIMEOUT", "no handshake within 10 s", 1]);
     await stuck.kill();
     const good = await server({ port });
     await clock.advance(1_000);

@@ -5,6 +5,7 @@ import { Backoff, parseRetryAfter } from "../backoff";
 import type { Clock } from "../clock";
 import { DatasphereError, errorForStatus, isRetryable, toDatasphereError } from "../errors";
 import { isRedirectStatus, redirectTarget } from "../redirect";
+import type { StateReport } from "../state-report";
 
 /** What every dataset reader needs: where the token may go, how long to wait, when to give up. */
 export interface ReaderOptions {
@@ -32,7 +33,7 @@ export interface ReaderOptions {
   /** Retry waits run on this clock (tests pass a FakeClock). Default: the system clock. */
   clock?: Clock;
   /** Called before each retry wait (for status and logs). */
-  onRetry?(info: { attempt: number; delayMs: number; error: DatasphereError; url: string }): void;
+  onRetry?(report: StateReport<"retrying"> & { retryInMs: number; error: DatasphereError; url: string }): void;
 }
 
 export type ResponseData = Dispatcher.ResponseData;
@@ -96,7 +97,7 @@ export async function withRetries<T>(url: string, options: ReaderOptions, attemp
       if (!isRetryable(error) || n >= retries) throw error;
       if (error.retryAfterMs !== undefined && error.retryAfterMs > maxRetryAfter) throw error;
       const delayMs = backoff.next(error.retryAfterMs ?? 0);
-      options.onRetry?.({ attempt: n + 1, delayMs, error, url });
+      options.onRetry?.({ state: "retrying", attempt: n + 1, retryInMs: delayMs, error, url });
       await sleep(delayMs, options.signal, options.clock);
     }
   }
