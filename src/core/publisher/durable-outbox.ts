@@ -1,4 +1,4 @@
-import { closeSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { crc32 } from "node:zlib";
 import { systemClock, type Clock, type TimerHandle } from "../clock";
@@ -231,8 +231,22 @@ export class DurableOutbox {
       closeSync(fd);
     }
     renameSync(tmp, this.options.file);
+    syncDirectory(dirname(this.options.file));
     this.doneRecords = 0;
     return openSync(this.options.file, "a");
+  }
+}
+
+/** Makes a rename in this folder durable (its entry is on disk, not only the file's bytes); where a folder cannot be opened (Windows), the rename stands as it is. */
+function syncDirectory(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, "r");
+    fsyncSync(fd);
+  } catch {
+    /* not supported here */
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
