@@ -25,6 +25,7 @@ interface PublishDef extends NodeDefWithServer {
   schemaDir?: string;
   outboxSize?: number | string;
   outboxAge?: number | string;
+  outboxFileMb?: number | string;
   overflow?: string;
   heartbeatTimeout?: number | string;
   delivery?: string;
