@@ -4,7 +4,7 @@
 //   node: a real Node-RED runtime embedded here (RED.init/RED.start; not node-red-node-test-helper,
 //         whose sinon spies keep every message) running datasphere-dataset-pull into a sink node.
 // Input: one JSON argument. Output: one JSON line on stdout.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
@@ -12,6 +12,7 @@ import { request } from "undici";
 import { LineSplitter } from "../src/core/lines";
 import { repoRoot } from "../test/helpers/paths";
 import { writeBenchNodeSet } from "./bench-node-set";
+import { startProfiler } from "./cpu-profile";
 import { startEmbeddedNodeRed } from "./embedded-node-red";
 import { runAsBenchWorker } from "./worker-protocol";
 
@@ -36,6 +37,8 @@ export interface WorkerResult {
   retainedHeapMb?: number;
   flowControl?: string;
   error?: string;
+  /** CPU time (user + system, all threads) of this process per Item while measuring. */
+  cpuUsPerItem?: number;
 }
 
 function rssMb(): number {
@@ -52,9 +55,12 @@ async function settle(): Promise<number> {
 }
 
 let peakHeapMb = 0;
+/** CPU time of the last sampled section, in microseconds. */
+let sectionCpuUs = 0;
 
 function sampler(): { stop(): number } {
   let peak = rssMb();
+  const cpu = process.cpuUsage();
   const timer = setInterval(() => {
     peak = Math.max(peak, rssMb());
     peakHeapMb = Math.max(peakHeapMb, process.memoryUsage().heapUsed / 1048576);
@@ -62,6 +68,8 @@ function sampler(): { stop(): number } {
   return {
     stop() {
       clearInterval(timer);
+      const used = process.cpuUsage(cpu);
+      sectionCpuUs = used.user + used.system;
       return Math.max(peak, rssMb());
     },
   };
@@ -117,23 +125,6 @@ async function runRawHttp(input: WorkerInput): Promise<WorkerResult> {
   void keep;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   return { items, seconds, idleRssMb: idle, peakRssMb: peak.stop() };
-}
-
-/** With DS_BENCH_PROFILE=<dir>, a CPU profile of the pull alone (not the runtime's start). */
-async function startProfiler(): Promise<(() => Promise<void>) | undefined> {
-  const dir = process.env.DS_BENCH_PROFILE;
-  if (!dir) return undefined;
-  const { Session } = require("node:inspector") as typeof import("node:inspector");
-  const session = new Session();
-  session.connect();
-  const post = (method: string, params?: object) => new Promise<any>((ok, fail) => session.post(method, params ?? {}, (err, res) => (err ? fail(err) : ok(res))));
-  await post("Profiler.enable");
-  await post("Profiler.start");
-  return async () => {
-    const { profile } = await post("Profiler.stop");
-    writeFileSync(join(dir, `dataset-${Date.now()}.cpuprofile`), JSON.stringify(profile));
-    session.disconnect();
-  };
 }
 
 /** The sink and trigger nodes, as a node set Node-RED loads from a nodesDir. They report through globalThis. */
@@ -193,7 +184,7 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
   const idle = await settle();
   const idleHeap = process.memoryUsage().heapUsed / 1048576;
   const peak = sampler();
-  const profiler = await startProfiler();
+  const profiler = await startProfiler("dataset");
   const started = process.hrtime.bigint();
   const completion = new Promise<any>((resolve) => (bench.finished = resolve));
   const url = `${input.apiUrl}/api/dataset/v1/${encodeURIComponent(input.package)}/stream/?${input.query}`;
@@ -201,8 +192,8 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
   const done = await completion;
   while (bench.count < done.payload.items) await new Promise((r) => setTimeout(r, 5));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  await profiler?.();
   const peakRss = peak.stop();
+  await profiler?.();
   await settle();
   const retainedHeapMb = process.memoryUsage().heapUsed / 1048576 - idleHeap;
   await RED.stop();
@@ -220,5 +211,9 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
 }
 
 if (require.main === module) {
-  runAsBenchWorker((input: WorkerInput) => (input.variant === "raw" ? runRaw(input) : input.variant === "raw-http" ? runRawHttp(input) : runNode(input)));
+  runAsBenchWorker(async (input: WorkerInput) => {
+    const result = await (input.variant === "raw" ? runRaw(input) : input.variant === "raw-http" ? runRawHttp(input) : runNode(input));
+    if (result.items > 0) result.cpuUsPerItem = sectionCpuUs / result.items;
+    return result;
+  });
 }

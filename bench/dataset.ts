@@ -86,8 +86,10 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
       const fastest = median(httpRates) > median(rawRates) ? { name: "node:http", rates: httpRates } : { name: "undici", rates: rawRates };
       const workload = `stream ${n.toLocaleString("en-US")} Items, ${kind} (${REPLAY_DISTINCT} sandbox Items replayed from memory)`;
       const seconds = (list: WorkerResult[]) => median(list.map((x) => x.seconds)).toFixed(1);
-      rows.push({ workload, variant: "raw: undici + lines + JSON.parse", value: median(rawRates), unit: "Items/s", min: Math.min(...rawRates), max: Math.max(...rawRates), peakRssMb: Math.max(...raw.map((x) => x.peakRssMb)), note: `${rounds} round(s); ${seconds(raw)} s` });
-      rows.push({ workload, variant: "raw: node:http + lines + JSON.parse", value: median(httpRates), unit: "Items/s", min: Math.min(...httpRates), max: Math.max(...httpRates), peakRssMb: Math.max(...rawHttp.map((x) => x.peakRssMb)), note: `${rounds} round(s); ${seconds(rawHttp)} s` });
+      const cpu = (list: WorkerResult[]) => median(list.map((x) => x.cpuUsPerItem ?? NaN));
+      const fastestCpu = cpu(fastest.name === "node:http" ? rawHttp : raw);
+      rows.push({ workload, variant: "raw: undici + lines + JSON.parse", value: median(rawRates), unit: "Items/s", min: Math.min(...rawRates), max: Math.max(...rawRates), peakRssMb: Math.max(...raw.map((x) => x.peakRssMb)), note: `${rounds} round(s); ${seconds(raw)} s; CPU ${cpu(raw).toFixed(0)} us/Item` });
+      rows.push({ workload, variant: "raw: node:http + lines + JSON.parse", value: median(httpRates), unit: "Items/s", min: Math.min(...httpRates), max: Math.max(...httpRates), peakRssMb: Math.max(...rawHttp.map((x) => x.peakRssMb)), note: `${rounds} round(s); ${seconds(rawHttp)} s; CPU ${cpu(rawHttp).toFixed(0)} us/Item` });
       rows.push({
         workload,
         variant: `node -> fast sink (window ${WINDOW})`,
@@ -98,7 +100,9 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
         baseline: `fastest raw (${fastest.name})`,
         ratio: median(nodeRates) / median(fastest.rates),
         peakRssMb: Math.max(...node.map((x) => x.peakRssMb)),
-        note: `${rounds} round(s); ${seconds(node)} s; goal >= 0.9; flow control: ${node[0].flowControl}`,
+        note:
+          `${rounds} round(s); ${seconds(node)} s; goal >= 0.9; CPU ${cpu(node).toFixed(0)} us/Item, ` +
+          `${(cpu(node) / fastestCpu).toFixed(2)} x fastest raw (goal <= 1.3); flow control: ${node[0].flowControl}`,
       });
     }
 

@@ -14,6 +14,7 @@ import { Subscription } from "../src/core/subscription";
 import { openStream } from "../src/core/stream-dispatch";
 import { repoRoot } from "../test/helpers/paths";
 import { writeBenchNodeSet } from "./bench-node-set";
+import { startProfiler } from "./cpu-profile";
 import { startEmbeddedNodeRed } from "./embedded-node-red";
 import { runAsBenchWorker } from "./worker-protocol";
 
@@ -69,11 +70,17 @@ async function settle(): Promise<void> {
 }
 
 /** Settles the heap, then starts the clock and the RSS sampler; the returned function stops both and makes the result. */
-async function startMeasuring(): Promise<(items: number) => WorkerResult> {
+async function startMeasuring(variant: Variant): Promise<(items: number) => Promise<WorkerResult>> {
   await settle();
   const peak = sampler();
+  const profiler = await startProfiler(`subscribe-${variant}`);
   const started = process.hrtime.bigint();
-  return (items) => ({ items, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssMb: peak.stop() });
+  return async (items) => {
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const peakRssMb = peak.stop();
+    await profiler?.();
+    return { items, seconds, peakRssMb };
+  };
 }
 
 const headers = (input: WorkerInput) => ({ authorization: `Token ${input.token}`, accept: "text/event-stream" });
@@ -145,7 +152,7 @@ async function runJsonHot(input: WorkerInput): Promise<WorkerResult> {
 
 /** Reads and discards the bytes (the ceiling the server and loopback allow); counts events by their "\n\n". */
 async function runBytes(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring();
+  const measured = await startMeasuring(input.variant);
   let items = 0;
   let lastWasLf = false;
   const response = await request(input.url, { headers: headers(input), bodyTimeout: 0 });
@@ -163,7 +170,7 @@ async function runBytes(input: WorkerInput): Promise<WorkerResult> {
 
 /** As runBytes, over node:http (to tell undici's share of the reading cost). */
 async function runBytesHttp(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring();
+  const measured = await startMeasuring(input.variant);
   let items = 0;
   await new Promise<void>((resolve, reject) => {
     const { get } = require("node:http") as typeof import("node:http");
@@ -185,7 +192,7 @@ async function runBytesHttp(input: WorkerInput): Promise<WorkerResult> {
 }
 
 async function runRaw(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring();
+  const measured = await startMeasuring(input.variant);
   let items = 0;
   let keep: unknown;
   await readStream(input, (d) => {
@@ -198,7 +205,7 @@ async function runRaw(input: WorkerInput): Promise<WorkerResult> {
 
 /** As runRaw, over node:http. */
 async function runRawHttp(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring();
+  const measured = await startMeasuring(input.variant);
   let items = 0;
   let keep: unknown;
   const parser = new SseParser();
@@ -221,7 +228,7 @@ async function runRawHttp(input: WorkerInput): Promise<WorkerResult> {
 
 /** As runRaw, over undici's dispatch API (no Readable body): what the Subscription reads through. */
 async function runRawDispatch(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring();
+  const measured = await startMeasuring(input.variant);
   let items = 0;
   let keep: unknown;
   const parser = new SseParser();
@@ -244,7 +251,7 @@ async function runRawDispatch(input: WorkerInput): Promise<WorkerResult> {
 
 /** Our core Subscription (reconnecting reader, de-dup, yields after each chunk), no Node-RED. */
 async function runCore(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring();
+  const measured = await startMeasuring(input.variant);
   let items = 0;
   let keep: unknown;
   await new Promise<void>((resolve, reject) => {
@@ -274,7 +281,7 @@ interface EventSourceLike {
 type EventSourceCtor = new (url: string, init?: Record<string, unknown>) => EventSourceLike;
 
 async function runEventSource(input: WorkerInput, Ctor: EventSourceCtor, init: Record<string, unknown>): Promise<WorkerResult> {
-  const measured = await startMeasuring();
+  const measured = await startMeasuring(input.variant);
   let items = 0;
   let keep: unknown;
   await new Promise<void>((resolve, reject) => {
@@ -354,12 +361,14 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
   if (!bench.trigger) throw new Error("the bench flow did not start");
   await settle();
   const peak = sampler();
+  const profiler = await startProfiler("subscribe-node");
   const finished = new Promise<void>((r) => (bench.finished = r));
   const started = process.hrtime.bigint();
   bench.trigger({ action: "connect" });
   await finished;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const peakRssMb = peak.stop();
+  await profiler?.();
   await RED.stop();
   rmSync(userDir, { recursive: true, force: true });
   return { items: bench.count, seconds, peakRssMb };
