@@ -1,6 +1,9 @@
 // One measurement of bench/dataset.ts, in its own process so that its RSS is its own:
 //   raw:  undici request + StringDecoder + line splitter + JSON.parse (a baseline)
 //   raw-http: the same over node:http (the other baseline; the node is compared with the faster one)
+//   node-floor: the same runtime with a minimal source node instead of dataset-pull (node:http +
+//         StringDecoder + line splitter + JSON.parse + one send per Item, no window): what Node-RED's
+//         per-message delivery costs any node
 //   node: a real Node-RED runtime embedded here (RED.init/RED.start; not node-red-node-test-helper,
 //         whose sinon spies keep every message) running datasphere-dataset-pull into a sink node.
 // Input: one JSON argument. Output: one JSON line on stdout.
@@ -17,7 +20,7 @@ import { startEmbeddedNodeRed } from "./embedded-node-red";
 import { runAsBenchWorker } from "./worker-protocol";
 
 export interface WorkerInput {
-  variant: "raw" | "raw-http" | "node";
+  variant: "raw" | "raw-http" | "node" | "node-floor";
   apiUrl: string;
   token: string;
   package: string;
@@ -135,6 +138,21 @@ module.exports = function (RED) {
     RED.nodes.createNode(this, def);
     bench.trigger = (msg) => this.send(msg);
   });
+  RED.nodes.registerType("bench-floor", function (def) {
+    RED.nodes.createNode(this, def);
+    this.on("input", (msg, send, done) => {
+      const decoder = new bench.StringDecoder("utf8");
+      const splitter = new bench.LineSplitter();
+      let items = 0;
+      const sendLines = (lines) => {
+        for (const line of lines) if (line.length > 0) { this.send([{ payload: JSON.parse(line), topic: "floor" }, null]); items++; }
+      };
+      require("node:http").get(msg.url, { headers: bench.headers }, (res) => {
+        res.on("data", (buf) => sendLines(splitter.push(decoder.write(buf))));
+        res.on("end", () => { sendLines(splitter.end()); this.send([null, { payload: { items, flowControl: "none" } }]); done(); });
+      });
+    });
+  });
   RED.nodes.registerType("bench-fast-sink", function (def) {
     RED.nodes.createNode(this, def);
     this.on("input", (msg, send, done) => { bench.count++; done(); });
@@ -165,14 +183,15 @@ module.exports = function (RED) {
 
 /** A real Node-RED runtime embedded in this process (RED.init + RED.start), loading the built nodes. */
 async function runNode(input: WorkerInput): Promise<WorkerResult> {
-  const bench = { count: 0, trigger: undefined as undefined | ((msg: unknown) => void), finished: (_msg: any) => {} };
+  const bench = { count: 0, trigger: undefined as undefined | ((msg: unknown) => void), finished: (_msg: any) => {}, StringDecoder, LineSplitter, headers: { authorization: `Token ${input.token}` } };
   (globalThis as Record<string, unknown>).__datasetBench = bench;
   const userDir = mkdtempSync(join(tmpdir(), "ds-bench-"));
-  const benchNodes = writeBenchNodeSet(userDir, "bench-nodes", BENCH_NODES_JS, ["bench-trigger", "bench-fast-sink", "bench-slow-sink", "bench-done"]);
+  const benchNodes = writeBenchNodeSet(userDir, "bench-nodes", BENCH_NODES_JS, ["bench-trigger", "bench-floor", "bench-fast-sink", "bench-slow-sink", "bench-done"]);
   const flows = [
     { id: "tab", type: "tab", label: "bench" },
     { id: "cfg", type: "datasphere-config", apiUrl: input.apiUrl, publishUrl: "ws://127.0.0.1:1/publish/v1/", authMode: "header" },
-    { id: "trigger", type: "bench-trigger", z: "tab", wires: [["pull"]] },
+    { id: "trigger", type: "bench-trigger", z: "tab", wires: [[input.variant === "node-floor" ? "floor" : "pull"]] },
+    { id: "floor", type: "bench-floor", z: "tab", wires: [["sink"], ["fin"]] },
     { id: "pull", type: "datasphere-dataset-pull", z: "tab", server: "cfg", package: input.package, mode: "stream", window: input.window ?? 500, wires: [["sink"], ["fin"]] },
     { id: "sink", type: input.sink === "slow" ? "bench-slow-sink" : "bench-fast-sink", z: "tab", wires: [] },
     { id: "fin", type: "bench-done", z: "tab", wires: [] },

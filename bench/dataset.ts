@@ -71,18 +71,21 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
       const raw: WorkerResult[] = [];
       const rawHttp: WorkerResult[] = [];
       const node: WorkerResult[] = [];
+      const floor: WorkerResult[] = [];
       const replayInput = { apiUrl: url, token: TOKEN, package: `replay-${n}`, query: "order=old" };
       for (let r = 0; r < rounds; r++) {
         const steps = [
           async () => raw.push(check(await runWorker({ ...replayInput, variant: "raw" }), n, "raw")),
           async () => rawHttp.push(check(await runWorker({ ...replayInput, variant: "raw-http" }), n, "raw-http")),
           async () => node.push(check(await runWorker({ ...replayInput, variant: "node", sink: "fast", window: WINDOW }), n, "node fast")),
+          async () => floor.push(check(await runWorker({ ...replayInput, variant: "node-floor", sink: "fast" }), n, "node floor")),
         ];
         for (const step of r % 2 === 0 ? steps : steps.reverse()) await step();
       }
       const rawRates = raw.map(rate);
       const httpRates = rawHttp.map(rate);
       const nodeRates = node.map(rate);
+      const floorRates = floor.map(rate);
       const fastest = median(httpRates) > median(rawRates) ? { name: "node:http", rates: httpRates } : { name: "undici", rates: rawRates };
       const workload = `stream ${n.toLocaleString("en-US")} Items, ${kind} (${REPLAY_DISTINCT} sandbox Items replayed from memory)`;
       const seconds = (list: WorkerResult[]) => median(list.map((x) => x.seconds)).toFixed(1);
@@ -102,7 +105,20 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
         peakRssMb: Math.max(...node.map((x) => x.peakRssMb)),
         note:
           `${rounds} round(s); ${seconds(node)} s; goal >= 0.9; CPU ${cpu(node).toFixed(0)} us/Item, ` +
-          `${(cpu(node) / fastestCpu).toFixed(2)} x fastest raw (goal <= 1.3); flow control: ${node[0].flowControl}`,
+          `${(cpu(node) / fastestCpu).toFixed(2)} x fastest raw (goal <= 1.3); flow control: ${node[0].flowControl}; ` +
+          `${(median(nodeRates) / median(floorRates)).toFixed(2)} x the minimal Node-RED node, CPU ${(cpu(node) / cpu(floor)).toFixed(2)} x`,
+      });
+      rows.push({
+        workload,
+        variant: "floor: minimal Node-RED node (node:http + lines + JSON.parse + send, no window) -> fast sink",
+        value: median(floorRates),
+        unit: "Items/s",
+        min: Math.min(...floorRates),
+        max: Math.max(...floorRates),
+        baseline: `fastest raw (${fastest.name})`,
+        ratio: median(floorRates) / median(fastest.rates),
+        peakRssMb: Math.max(...floor.map((x) => x.peakRssMb)),
+        note: `${rounds} round(s); CPU ${cpu(floor).toFixed(0)} us/Item, ${(cpu(floor) / fastestCpu).toFixed(2)} x fastest raw: what Node-RED's delivery costs any node`,
       });
     }
 

@@ -4,6 +4,8 @@
 //   eventsource: the `eventsource` npm package (v4) + JSON.parse; skipped when it cannot be required
 //   undici-es:   undici's EventSource + JSON.parse
 //   node:        a real Node-RED runtime (RED.init/RED.start) running datasphere-subscribe-in into a sink node
+//   node-floor:  the same runtime with a minimal source node instead (node:http + SseParser + JSON.parse +
+//                send): what Node-RED's per-message delivery costs any node
 // Input: one JSON argument. Output: one JSON line on stdout.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,7 +20,7 @@ import { startProfiler } from "./cpu-profile";
 import { startEmbeddedNodeRed } from "./embedded-node-red";
 import { runAsBenchWorker } from "./worker-protocol";
 
-export type Variant = "bytes" | "bytes-http" | "raw-http" | "raw-dispatch" | "core" | "json" | "json-hot" | "raw" | "eventsource" | "undici-es" | "node";
+export type Variant = "bytes" | "bytes-http" | "raw-http" | "raw-dispatch" | "core" | "json" | "json-hot" | "raw" | "eventsource" | "undici-es" | "node" | "node-floor";
 
 export interface WorkerInput {
   variant: Variant;
@@ -336,6 +338,20 @@ module.exports = function (RED) {
     RED.nodes.createNode(this, def);
     bench.trigger = (msg) => this.send(msg);
   });
+  // The floor of any Node-RED source node: node:http + our SSE parser + JSON.parse + one send per
+  // Item, nothing else (no reconnect, de-dup, status or flow control).
+  RED.nodes.registerType("bench-sub-floor", function (def) {
+    RED.nodes.createNode(this, def);
+    this.on("input", (msg, send, done) => {
+      const parser = new bench.SseParser();
+      require("node:http").get(bench.url, { headers: bench.headers }, (res) => {
+        res.on("data", (buf) => {
+          for (const event of parser.push(buf)) this.send({ payload: JSON.parse(event.data), topic: "floor" });
+        });
+        res.on("end", () => done());
+      });
+    });
+  });
   RED.nodes.registerType("bench-sub-sink", function (def) {
     RED.nodes.createNode(this, def);
     this.on("input", (msg, send, done) => { bench.count++; if (bench.count === bench.target) bench.finished(); done(); });
@@ -344,14 +360,16 @@ module.exports = function (RED) {
 `;
 
 async function runNode(input: WorkerInput): Promise<WorkerResult> {
-  const bench = { count: 0, target: input.count, trigger: undefined as undefined | ((msg: unknown) => void), finished: () => {} };
+  const floor = input.variant === "node-floor";
+  const bench = { count: 0, target: input.count, trigger: undefined as undefined | ((msg: unknown) => void), finished: () => {}, SseParser, url: input.url, headers: headers(input) };
   (globalThis as Record<string, unknown>).__subscribeBench = bench;
   const userDir = mkdtempSync(join(tmpdir(), "ds-sub-bench-"));
-  const benchNodes = writeBenchNodeSet(userDir, "bench-sub-nodes", BENCH_NODES_JS, ["bench-sub-trigger", "bench-sub-sink"]);
+  const benchNodes = writeBenchNodeSet(userDir, "bench-sub-nodes", BENCH_NODES_JS, ["bench-sub-trigger", "bench-sub-floor", "bench-sub-sink"]);
   const flows = [
     { id: "tab", type: "tab", label: "bench" },
     { id: "cfg", type: "datasphere-config", apiUrl: input.apiUrl, publishUrl: "ws://127.0.0.1:1/publish/v1/", authMode: "header" },
-    { id: "trigger", type: "bench-sub-trigger", z: "tab", wires: [["sub"]] },
+    { id: "trigger", type: "bench-sub-trigger", z: "tab", wires: [[floor ? "floor" : "sub"]] },
+    { id: "floor", type: "bench-sub-floor", z: "tab", wires: [["sink"]] },
     { id: "sub", type: "datasphere-subscribe-in", z: "tab", server: "cfg", package: input.pkg, autoConnect: false, output: "object", stacCheck: "off", wires: [["sink"]] },
     { id: "sink", type: "bench-sub-sink", z: "tab", wires: [] },
   ];
@@ -361,7 +379,7 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
   if (!bench.trigger) throw new Error("the bench flow did not start");
   await settle();
   const peak = sampler();
-  const profiler = await startProfiler("subscribe-node");
+  const profiler = await startProfiler(`subscribe-${input.variant}`);
   const finished = new Promise<void>((r) => (bench.finished = r));
   const started = process.hrtime.bigint();
   bench.trigger({ action: "connect" });
@@ -386,6 +404,7 @@ const RUNNERS: Record<Variant, (input: WorkerInput) => Promise<WorkerResult>> = 
   eventsource: runEventsourcePackage,
   "undici-es": runUndiciEventSource,
   node: runNode,
+  "node-floor": runNode,
 };
 
 if (require.main === module) {
