@@ -1,6 +1,7 @@
 // One measurement of bench/subscribe.ts, in its own process (so its RSS is its own):
 //   json:        JSON.parse alone on the same data strings (the CPU floor; strings read first, untimed)
 //   raw:         undici.request + our SseParser + JSON.parse, no Node-RED (the raw baseline)
+//   memory:      our SseParser + JSON.parse on the same bytes already in memory (no socket)
 //   eventsource: the `eventsource` npm package (v4) + JSON.parse; skipped when it cannot be required
 //   undici-es:   undici's EventSource + JSON.parse
 //   node:        a real Node-RED runtime (RED.init/RED.start) running datasphere-subscribe-in into a sink node
@@ -20,7 +21,7 @@ import { startProfiler } from "./cpu-profile";
 import { startEmbeddedNodeRed } from "./embedded-node-red";
 import { runAsBenchWorker } from "./worker-protocol";
 
-export type Variant = "bytes" | "bytes-http" | "raw-http" | "raw-dispatch" | "core" | "json" | "json-hot" | "raw" | "eventsource" | "undici-es" | "node" | "node-floor";
+export type Variant = "bytes" | "bytes-http" | "raw-http" | "raw-dispatch" | "core" | "json" | "json-hot" | "raw" | "eventsource" | "undici-es" | "node" | "node-floor" | "memory";
 
 export interface WorkerInput {
   variant: Variant;
@@ -127,6 +128,28 @@ async function runJson(input: WorkerInput): Promise<WorkerResult> {
   }
   void keep;
   return { items: received, seconds: Number(timed) / 1e9, peakRssMb: peak.stop() };
+}
+
+/**
+ * Our SSE parser + JSON.parse on the stream's bytes already in memory (read first, untimed, in the
+ * chunks the socket delivered): the raw readers' cost without the socket.
+ */
+async function runMemory(input: WorkerInput): Promise<WorkerResult> {
+  const chunks: Buffer[] = [];
+  const response = await request(input.url, { headers: headers(input), bodyTimeout: 0 });
+  for await (const chunk of response.body) chunks.push(chunk as Buffer);
+  const measured = await startMeasuring(input.variant);
+  const parser = new SseParser();
+  let items = 0;
+  let keep: unknown;
+  for (const chunk of chunks) {
+    for (const event of parser.push(chunk)) {
+      keep = JSON.parse(event.data);
+      items++;
+    }
+  }
+  void keep;
+  return measured(items);
 }
 
 /** The old floor, for comparison: the same 1,000 strings parsed again and again (hot in the CPU cache). */
@@ -405,6 +428,7 @@ const RUNNERS: Record<Variant, (input: WorkerInput) => Promise<WorkerResult>> = 
   "undici-es": runUndiciEventSource,
   node: runNode,
   "node-floor": runNode,
+  memory: runMemory,
 };
 
 if (require.main === module) {

@@ -79,12 +79,13 @@ const LABELS: Record<Variant, string> = {
   eventsource: "eventsource package + JSON.parse",
   "undici-es": "undici EventSource + JSON.parse",
   node: "node: subscribe-in -> downstream node (Node-RED)",
+  memory: "in memory: our SSE parser + JSON.parse on the bytes already read (no socket)",
   "node-floor": "floor: minimal Node-RED node (node:http + our parser + JSON.parse + send) -> downstream node",
 };
 
 /** Every variant at 10k and 100k Items; the slow peers sit out the 1M round (minutes each, nothing new). */
-const VARIANTS: Variant[] = ["bytes", "json", "raw", "raw-http", "raw-dispatch", "core", "node", "node-floor", "eventsource", "undici-es"];
-const VARIANTS_1M: Variant[] = ["bytes", "json", "raw", "raw-http", "raw-dispatch", "core", "node", "node-floor", "eventsource"];
+const VARIANTS: Variant[] = ["bytes", "json", "memory", "raw", "raw-http", "raw-dispatch", "core", "node", "node-floor", "eventsource", "undici-es"];
+const VARIANTS_1M: Variant[] = ["bytes", "json", "memory", "raw", "raw-http", "raw-dispatch", "core", "node", "node-floor", "eventsource"];
 /** The raw readers: each node is compared with the fastest of them in the same run. */
 const RAW: Variant[] = ["raw", "raw-http", "raw-dispatch"];
 
