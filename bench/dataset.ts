@@ -2,7 +2,7 @@
 // baseline (undici + StringDecoder + line splitter + JSON.parse) in the same run, at 10k, 100k and 1M
 // Items (--quick: 10k), and peak RSS while pulling into a deliberately slow downstream node (goal:
 // < 150 MB above the idle runtime).
-//   node build/bench/dataset.js [--quick]
+//   node build/bench/dataset.js [--quick]   (BENCH_DATASET_ROUNDS=n gives --quick more rounds)
 // Each measurement runs in its own process (bench/dataset-worker.ts). The server runs here.
 import { request } from "undici";
 import { startSandbox, type Sandbox } from "../src/sandbox";
@@ -56,7 +56,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
     // 1. Throughput and its growth: raw baseline vs the node into a fast sink, alternating rounds,
     // replay server, at 10k, 100k and 1M Items (time should grow linearly, peak RSS stay flat).
     const plan: Array<{ n: number; rounds: number }> = quick
-      ? [{ n: 10_000, rounds: 2 }]
+      ? [{ n: 10_000, rounds: Number(process.env.BENCH_DATASET_ROUNDS ?? 2) }]
       : [
           { n: 10_000, rounds: 5 },
           { n: 100_000, rounds: 5 },
