@@ -18,6 +18,7 @@ import { openStream } from "../src/core/stream-dispatch";
 import { repoRoot } from "../test/helpers/paths";
 import { writeBenchNodeSet } from "./bench-node-set";
 import { startProfiler } from "./cpu-profile";
+import { warmUpClients } from "./warm-up";
 import { startEmbeddedNodeRed } from "./embedded-node-red";
 import { runAsBenchWorker } from "./worker-protocol";
 
@@ -73,7 +74,9 @@ async function settle(): Promise<void> {
 }
 
 /** Settles the heap, then starts the clock and the RSS sampler; the returned function stops both and makes the result. */
-async function startMeasuring(variant: Variant): Promise<(items: number) => Promise<WorkerResult>> {
+async function startMeasuring(input: WorkerInput): Promise<(items: number) => Promise<WorkerResult>> {
+  const variant = input.variant;
+  await warmUp(input);
   await settle();
   const peak = sampler();
   const profiler = await startProfiler(`subscribe-${variant}`);
@@ -87,6 +90,9 @@ async function startMeasuring(variant: Variant): Promise<(items: number) => Prom
 }
 
 const headers = (input: WorkerInput) => ({ authorization: `Token ${input.token}`, accept: "text/event-stream" });
+
+/** The HTTP clients' first request, untimed (see warmUpClients): a one-event subscription. */
+const warmUp = (input: WorkerInput) => warmUpClients(`${input.apiUrl}/subscription/v1/?package=replay-1`, headers(input));
 
 /** Reads the stream with undici + SseParser; `onData` gets each event's data. */
 async function readStream(input: WorkerInput, onData: (data: string) => void): Promise<void> {
@@ -138,7 +144,7 @@ async function runMemory(input: WorkerInput): Promise<WorkerResult> {
   const chunks: Buffer[] = [];
   const response = await request(input.url, { headers: headers(input), bodyTimeout: 0 });
   for await (const chunk of response.body) chunks.push(chunk as Buffer);
-  const measured = await startMeasuring(input.variant);
+  const measured = await startMeasuring(input);
   const parser = new SseParser();
   let items = 0;
   let keep: unknown;
@@ -177,7 +183,7 @@ async function runJsonHot(input: WorkerInput): Promise<WorkerResult> {
 
 /** Reads and discards the bytes (the ceiling the server and loopback allow); counts events by their "\n\n". */
 async function runBytes(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring(input.variant);
+  const measured = await startMeasuring(input);
   let items = 0;
   let lastWasLf = false;
   const response = await request(input.url, { headers: headers(input), bodyTimeout: 0 });
@@ -195,7 +201,7 @@ async function runBytes(input: WorkerInput): Promise<WorkerResult> {
 
 /** As runBytes, over node:http (to tell undici's share of the reading cost). */
 async function runBytesHttp(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring(input.variant);
+  const measured = await startMeasuring(input);
   let items = 0;
   await new Promise<void>((resolve, reject) => {
     const { get } = require("node:http") as typeof import("node:http");
@@ -217,7 +223,7 @@ async function runBytesHttp(input: WorkerInput): Promise<WorkerResult> {
 }
 
 async function runRaw(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring(input.variant);
+  const measured = await startMeasuring(input);
   let items = 0;
   let keep: unknown;
   await readStream(input, (d) => {
@@ -230,7 +236,7 @@ async function runRaw(input: WorkerInput): Promise<WorkerResult> {
 
 /** As runRaw, over node:http. */
 async function runRawHttp(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring(input.variant);
+  const measured = await startMeasuring(input);
   let items = 0;
   let keep: unknown;
   const parser = new SseParser();
@@ -253,7 +259,7 @@ async function runRawHttp(input: WorkerInput): Promise<WorkerResult> {
 
 /** As runRaw, over undici's dispatch API (no Readable body): what the Subscription reads through. */
 async function runRawDispatch(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring(input.variant);
+  const measured = await startMeasuring(input);
   let items = 0;
   let keep: unknown;
   const parser = new SseParser();
@@ -276,7 +282,7 @@ async function runRawDispatch(input: WorkerInput): Promise<WorkerResult> {
 
 /** Our core Subscription (reconnecting reader, de-dup, yields after each chunk), no Node-RED. */
 async function runCore(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring(input.variant);
+  const measured = await startMeasuring(input);
   let items = 0;
   let keep: unknown;
   await new Promise<void>((resolve, reject) => {
@@ -306,7 +312,7 @@ interface EventSourceLike {
 type EventSourceCtor = new (url: string, init?: Record<string, unknown>) => EventSourceLike;
 
 async function runEventSource(input: WorkerInput, Ctor: EventSourceCtor, init: Record<string, unknown>): Promise<WorkerResult> {
-  const measured = await startMeasuring(input.variant);
+  const measured = await startMeasuring(input);
   let items = 0;
   let keep: unknown;
   await new Promise<void>((resolve, reject) => {
@@ -400,6 +406,7 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
   const deadline = Date.now() + 60_000;
   while (!bench.trigger && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   if (!bench.trigger) throw new Error("the bench flow did not start");
+  await warmUp(input);
   await settle();
   const peak = sampler();
   const profiler = await startProfiler(`subscribe-${input.variant}`);
