@@ -3,12 +3,9 @@ import { DatasphereError, errorForStatus, toDatasphereError } from "../errors";
 import { openStream, type StreamHandle } from "../stream-dispatch";
 import { requireApiOrigin, type ReaderOptions } from "./http";
 
-/**
- * A response body read as the socket delivers it: `next()` gives every chunk received and not yet
- * taken (at least one; a consumer that fell behind takes them all in one turn), null at the end.
- */
+/** A response body read as the socket delivers it: `next()` gives each chunk, null at the end. */
 export interface StreamBody {
-  next(): Promise<Buffer[] | null>;
+  next(): Promise<Buffer | null>;
   close(): void;
 }
 
@@ -17,13 +14,14 @@ const HIGH_WATER_BYTES = 1024 * 1024;
 /**
  * GET through undici's dispatch API (no Readable body: pausing and resuming one per chunk costs
  * milliseconds of CPU). Chunks wait in a queue; reading from the socket pauses only when more than
- * 1 MiB waits, and resumes when the consumer takes them. A failure is reported after every chunk received before it has been taken.
+ * 1 MiB waits. A failure is reported after every chunk received before it has been taken.
  * Resolves when a 2xx answer's headers arrive; a non-2xx answer is a DatasphereError.
  */
 export function openStreamBody(url: string, options: ReaderOptions, what: string, accept: string): Promise<StreamBody> {
   requireApiOrigin(url, options, what);
   const idle = options.idleTimeoutMs ?? 60_000;
-  let queue: Buffer[] = [];
+  const queue: Buffer[] = [];
+  let head = 0;
   let queued = 0;
   let paused = false;
   let ended = false;
@@ -77,15 +75,19 @@ export function openStreamBody(url: string, options: ReaderOptions, what: string
     const body: StreamBody = {
       async next() {
         for (;;) {
-          if (queue.length > 0) {
-            const chunks = queue;
-            queue = [];
-            queued = 0;
-            if (paused) {
+          if (head < queue.length) {
+            const chunk = queue[head];
+            queue[head++] = undefined as unknown as Buffer;
+            queued -= chunk.length;
+            if (head === queue.length) {
+              queue.length = 0;
+              head = 0;
+            }
+            if (paused && queued <= HIGH_WATER_BYTES / 2) {
               paused = false;
               handle.resume();
             }
-            return chunks;
+            return chunk;
           }
           if (ended) {
             if (failure !== undefined) throw failure;

@@ -24,25 +24,14 @@ export async function* readStream(url: string, options: StreamReaderOptions): As
   const splitter = new LineSplitter();
   const maxLine = options.maxLineChars ?? 32 * 1024 * 1024;
   try {
-    for (let chunks = await body.next(); chunks !== null; chunks = await body.next()) {
-      // Every chunk that waited is taken in one turn: one batch of Items, not one per chunk.
-      const firstLine = splitter.lineNumber + 1;
-      let lines: string[] = [];
-      for (const chunk of chunks) {
-        const more = splitter.push(decoder.write(chunk));
-        if (splitter.pending > maxLine) {
-          // The complete lines before the long one are delivered; then the pull fails.
-          for (const event of interpret(lines, firstLine)) yield event;
-          throw new DatasphereError("PROTOCOL", `${what}: a line longer than ${maxLine} characters`);
-        }
-        lines = lines.length === 0 ? more : lines.concat(more);
-      }
-      for (const event of interpret(lines, firstLine)) yield event;
+    for (let chunk = await body.next(); chunk !== null; chunk = await body.next()) {
+      const lines = splitter.push(decoder.write(chunk));
+      if (splitter.pending > maxLine) throw new DatasphereError("PROTOCOL", `${what}: a line longer than ${maxLine} characters`);
+      if (lines.length > 0) yield* interpret(lines, splitter.lineNumber - lines.length);
     }
-    const firstLine = splitter.lineNumber + 1;
     const tail = splitter.push(decoder.end());
     tail.push(...splitter.end());
-    for (const event of interpret(tail, firstLine)) yield event;
+    if (tail.length > 0) yield* interpret(tail, splitter.lineNumber - tail.length);
   } catch (error) {
     throw toDatasphereError(error, `${what} interrupted`);
   } finally {
@@ -50,9 +39,7 @@ export async function* readStream(url: string, options: StreamReaderOptions): As
   }
 }
 
-/** The lines' Items in batches, and each malformed line in its place (`firstLineNumber`: the first line's number). */
-function interpret(lines: string[], firstLineNumber: number): DatasetEvent[] {
-  const events: DatasetEvent[] = [];
+function* interpret(lines: string[], firstLineNumber: number): Generator<DatasetEvent> {
   let batch: ItemsEvent | undefined;
   for (let i = 0; i < lines.length; i++) {
     const result = interpretLine(lines[i]);
@@ -60,11 +47,10 @@ function interpret(lines: string[], firstLineNumber: number): DatasetEvent[] {
       if (!batch) batch = { kind: "items", items: [] };
       batch.items.push(result.item);
     } else if (result.kind === "malformed") {
-      if (batch) events.push(batch);
+      if (batch) yield batch;
       batch = undefined;
-      events.push({ kind: "malformed", lineNumber: firstLineNumber + i, preview: result.preview, reason: result.reason });
+      yield { kind: "malformed", lineNumber: firstLineNumber + i + 1, preview: result.preview, reason: result.reason };
     }
   }
-  if (batch) events.push(batch);
-  return events;
+  if (batch) yield batch;
 }
