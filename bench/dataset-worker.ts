@@ -1,10 +1,13 @@
 // One measurement of bench/dataset.ts, in its own process so that its RSS is its own:
 //   raw:  undici request + StringDecoder + line splitter + JSON.parse (a baseline)
 //   raw-http: the same over node:http (the other baseline; the node is compared with the faster one)
+//   node-floor: the same runtime with a minimal source node instead of dataset-pull (node:http +
+//         StringDecoder + line splitter + JSON.parse + one send per Item, no window): what Node-RED's
+//         per-message delivery costs any node
 //   node: a real Node-RED runtime embedded here (RED.init/RED.start; not node-red-node-test-helper,
 //         whose sinon spies keep every message) running datasphere-dataset-pull into a sink node.
 // Input: one JSON argument. Output: one JSON line on stdout.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
@@ -12,11 +15,13 @@ import { request } from "undici";
 import { LineSplitter } from "../src/core/lines";
 import { repoRoot } from "../test/helpers/paths";
 import { writeBenchNodeSet } from "./bench-node-set";
+import { startProfiler } from "./cpu-profile";
+import { warmUpClients } from "./warm-up";
 import { startEmbeddedNodeRed } from "./embedded-node-red";
 import { runAsBenchWorker } from "./worker-protocol";
 
 export interface WorkerInput {
-  variant: "raw" | "raw-http" | "node";
+  variant: "raw" | "raw-http" | "node" | "node-floor";
   apiUrl: string;
   token: string;
   package: string;
@@ -36,6 +41,8 @@ export interface WorkerResult {
   retainedHeapMb?: number;
   flowControl?: string;
   error?: string;
+  /** CPU time (user + system, all threads) of this process per Item while measuring. */
+  cpuUsPerItem?: number;
 }
 
 function rssMb(): number {
@@ -51,10 +58,16 @@ async function settle(): Promise<number> {
   return rssMb();
 }
 
+/** The HTTP clients' first request, untimed (see warmUpClients): a one-Item stream. */
+const warmUp = (input: WorkerInput) => warmUpClients(`${input.apiUrl}/api/dataset/v1/replay-1/stream/?order=old`, { authorization: `Token ${input.token}` });
+
 let peakHeapMb = 0;
+/** CPU time of the last sampled section, in microseconds. */
+let sectionCpuUs = 0;
 
 function sampler(): { stop(): number } {
   let peak = rssMb();
+  const cpu = process.cpuUsage();
   const timer = setInterval(() => {
     peak = Math.max(peak, rssMb());
     peakHeapMb = Math.max(peakHeapMb, process.memoryUsage().heapUsed / 1048576);
@@ -62,12 +75,15 @@ function sampler(): { stop(): number } {
   return {
     stop() {
       clearInterval(timer);
+      const used = process.cpuUsage(cpu);
+      sectionCpuUs = used.user + used.system;
       return Math.max(peak, rssMb());
     },
   };
 }
 
 async function runRaw(input: WorkerInput): Promise<WorkerResult> {
+  await warmUp(input);
   const idle = await settle();
   const peak = sampler();
   const started = process.hrtime.bigint();
@@ -91,6 +107,7 @@ async function runRaw(input: WorkerInput): Promise<WorkerResult> {
 }
 
 async function runRawHttp(input: WorkerInput): Promise<WorkerResult> {
+  await warmUp(input);
   const idle = await settle();
   const peak = sampler();
   const started = process.hrtime.bigint();
@@ -119,23 +136,6 @@ async function runRawHttp(input: WorkerInput): Promise<WorkerResult> {
   return { items, seconds, idleRssMb: idle, peakRssMb: peak.stop() };
 }
 
-/** With DS_BENCH_PROFILE=<dir>, a CPU profile of the pull alone (not the runtime's start). */
-export async function startProfiler(name = "dataset"): Promise<(() => Promise<void>) | undefined> {
-  const dir = process.env.DS_BENCH_PROFILE;
-  if (!dir) return undefined;
-  const { Session } = require("node:inspector") as typeof import("node:inspector");
-  const session = new Session();
-  session.connect();
-  const post = (method: string, params?: object) => new Promise<any>((ok, fail) => session.post(method, params ?? {}, (err, res) => (err ? fail(err) : ok(res))));
-  await post("Profiler.enable");
-  await post("Profiler.start");
-  return async () => {
-    const { profile } = await post("Profiler.stop");
-    writeFileSync(join(dir, `${name}-${Date.now()}.cpuprofile`), JSON.stringify(profile));
-    session.disconnect();
-  };
-}
-
 /** The sink and trigger nodes, as a node set Node-RED loads from a nodesDir. They report through globalThis. */
 const BENCH_NODES_JS = `
 module.exports = function (RED) {
@@ -143,6 +143,21 @@ module.exports = function (RED) {
   RED.nodes.registerType("bench-trigger", function (def) {
     RED.nodes.createNode(this, def);
     bench.trigger = (msg) => this.send(msg);
+  });
+  RED.nodes.registerType("bench-floor", function (def) {
+    RED.nodes.createNode(this, def);
+    this.on("input", (msg, send, done) => {
+      const decoder = new bench.StringDecoder("utf8");
+      const splitter = new bench.LineSplitter();
+      let items = 0;
+      const sendLines = (lines) => {
+        for (const line of lines) if (line.length > 0) { this.send([{ payload: JSON.parse(line), topic: "floor" }, null]); items++; }
+      };
+      require("node:http").get(msg.url, { headers: bench.headers }, (res) => {
+        res.on("data", (buf) => sendLines(splitter.push(decoder.write(buf))));
+        res.on("end", () => { sendLines(splitter.end()); this.send([null, { payload: { items, flowControl: "none" } }]); done(); });
+      });
+    });
   });
   RED.nodes.registerType("bench-fast-sink", function (def) {
     RED.nodes.createNode(this, def);
@@ -174,14 +189,15 @@ module.exports = function (RED) {
 
 /** A real Node-RED runtime embedded in this process (RED.init + RED.start), loading the built nodes. */
 async function runNode(input: WorkerInput): Promise<WorkerResult> {
-  const bench = { count: 0, trigger: undefined as undefined | ((msg: unknown) => void), finished: (_msg: any) => {} };
+  const bench = { count: 0, trigger: undefined as undefined | ((msg: unknown) => void), finished: (_msg: any) => {}, StringDecoder, LineSplitter, headers: { authorization: `Token ${input.token}` } };
   (globalThis as Record<string, unknown>).__datasetBench = bench;
   const userDir = mkdtempSync(join(tmpdir(), "ds-bench-"));
-  const benchNodes = writeBenchNodeSet(userDir, "bench-nodes", BENCH_NODES_JS, ["bench-trigger", "bench-fast-sink", "bench-slow-sink", "bench-done"]);
+  const benchNodes = writeBenchNodeSet(userDir, "bench-nodes", BENCH_NODES_JS, ["bench-trigger", "bench-floor", "bench-fast-sink", "bench-slow-sink", "bench-done"]);
   const flows = [
     { id: "tab", type: "tab", label: "bench" },
     { id: "cfg", type: "datasphere-config", apiUrl: input.apiUrl, publishUrl: "ws://127.0.0.1:1/publish/v1/", authMode: "header" },
-    { id: "trigger", type: "bench-trigger", z: "tab", wires: [["pull"]] },
+    { id: "trigger", type: "bench-trigger", z: "tab", wires: [[input.variant === "node-floor" ? "floor" : "pull"]] },
+    { id: "floor", type: "bench-floor", z: "tab", wires: [["sink"], ["fin"]] },
     { id: "pull", type: "datasphere-dataset-pull", z: "tab", server: "cfg", package: input.package, mode: "stream", window: input.window ?? 500, wires: [["sink"], ["fin"]] },
     { id: "sink", type: input.sink === "slow" ? "bench-slow-sink" : "bench-fast-sink", z: "tab", wires: [] },
     { id: "fin", type: "bench-done", z: "tab", wires: [] },
@@ -190,10 +206,11 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
   const deadline = Date.now() + 60_000;
   while (!bench.trigger && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   if (!bench.trigger) throw new Error("the bench flow did not start");
+  await warmUp(input);
   const idle = await settle();
   const idleHeap = process.memoryUsage().heapUsed / 1048576;
   const peak = sampler();
-  const profiler = await startProfiler();
+  const profiler = await startProfiler("dataset");
   const started = process.hrtime.bigint();
   const completion = new Promise<any>((resolve) => (bench.finished = resolve));
   const url = `${input.apiUrl}/api/dataset/v1/${encodeURIComponent(input.package)}/stream/?${input.query}`;
@@ -201,8 +218,8 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
   const done = await completion;
   while (bench.count < done.payload.items) await new Promise((r) => setTimeout(r, 5));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  await profiler?.();
   const peakRss = peak.stop();
+  await profiler?.();
   await settle();
   const retainedHeapMb = process.memoryUsage().heapUsed / 1048576 - idleHeap;
   await RED.stop();
@@ -220,5 +237,9 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
 }
 
 if (require.main === module) {
-  runAsBenchWorker((input: WorkerInput) => (input.variant === "raw" ? runRaw(input) : input.variant === "raw-http" ? runRawHttp(input) : runNode(input)));
+  runAsBenchWorker(async (input: WorkerInput) => {
+    const result = await (input.variant === "raw" ? runRaw(input) : input.variant === "raw-http" ? runRawHttp(input) : runNode(input));
+    if (result.items > 0) result.cpuUsPerItem = sectionCpuUs / result.items;
+    return result;
+  });
 }

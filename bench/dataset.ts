@@ -2,7 +2,7 @@
 // baseline (undici + StringDecoder + line splitter + JSON.parse) in the same run, at 10k, 100k and 1M
 // Items (--quick: 10k), and peak RSS while pulling into a deliberately slow downstream node (goal:
 // < 150 MB above the idle runtime).
-//   node build/bench/dataset.js [--quick]
+//   node build/bench/dataset.js [--quick]   (BENCH_DATASET_ROUNDS=n gives --quick more rounds)
 // Each measurement runs in its own process (bench/dataset-worker.ts). The server runs here.
 import { request } from "undici";
 import { startSandbox, type Sandbox } from "../src/sandbox";
@@ -56,7 +56,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
     // 1. Throughput and its growth: raw baseline vs the node into a fast sink, alternating rounds,
     // replay server, at 10k, 100k and 1M Items (time should grow linearly, peak RSS stay flat).
     const plan: Array<{ n: number; rounds: number }> = quick
-      ? [{ n: 10_000, rounds: 2 }]
+      ? [{ n: 10_000, rounds: Number(process.env.BENCH_DATASET_ROUNDS ?? 2) }]
       : [
           { n: 10_000, rounds: 5 },
           { n: 100_000, rounds: 5 },
@@ -71,23 +71,28 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
       const raw: WorkerResult[] = [];
       const rawHttp: WorkerResult[] = [];
       const node: WorkerResult[] = [];
+      const floor: WorkerResult[] = [];
       const replayInput = { apiUrl: url, token: TOKEN, package: `replay-${n}`, query: "order=old" };
       for (let r = 0; r < rounds; r++) {
         const steps = [
           async () => raw.push(check(await runWorker({ ...replayInput, variant: "raw" }), n, "raw")),
           async () => rawHttp.push(check(await runWorker({ ...replayInput, variant: "raw-http" }), n, "raw-http")),
           async () => node.push(check(await runWorker({ ...replayInput, variant: "node", sink: "fast", window: WINDOW }), n, "node fast")),
+          async () => floor.push(check(await runWorker({ ...replayInput, variant: "node-floor", sink: "fast" }), n, "node floor")),
         ];
         for (const step of r % 2 === 0 ? steps : steps.reverse()) await step();
       }
       const rawRates = raw.map(rate);
       const httpRates = rawHttp.map(rate);
       const nodeRates = node.map(rate);
+      const floorRates = floor.map(rate);
       const fastest = median(httpRates) > median(rawRates) ? { name: "node:http", rates: httpRates } : { name: "undici", rates: rawRates };
       const workload = `stream ${n.toLocaleString("en-US")} Items, ${kind} (${REPLAY_DISTINCT} sandbox Items replayed from memory)`;
       const seconds = (list: WorkerResult[]) => median(list.map((x) => x.seconds)).toFixed(1);
-      rows.push({ workload, variant: "raw: undici + lines + JSON.parse", value: median(rawRates), unit: "Items/s", min: Math.min(...rawRates), max: Math.max(...rawRates), peakRssMb: Math.max(...raw.map((x) => x.peakRssMb)), note: `${rounds} round(s); ${seconds(raw)} s` });
-      rows.push({ workload, variant: "raw: node:http + lines + JSON.parse", value: median(httpRates), unit: "Items/s", min: Math.min(...httpRates), max: Math.max(...httpRates), peakRssMb: Math.max(...rawHttp.map((x) => x.peakRssMb)), note: `${rounds} round(s); ${seconds(rawHttp)} s` });
+      const cpu = (list: WorkerResult[]) => median(list.map((x) => x.cpuUsPerItem ?? NaN));
+      const fastestCpu = cpu(fastest.name === "node:http" ? rawHttp : raw);
+      rows.push({ workload, variant: "raw: undici + lines + JSON.parse", value: median(rawRates), unit: "Items/s", min: Math.min(...rawRates), max: Math.max(...rawRates), peakRssMb: Math.max(...raw.map((x) => x.peakRssMb)), note: `${rounds} round(s); ${seconds(raw)} s; CPU ${cpu(raw).toFixed(0)} us/Item` });
+      rows.push({ workload, variant: "raw: node:http + lines + JSON.parse", value: median(httpRates), unit: "Items/s", min: Math.min(...httpRates), max: Math.max(...httpRates), peakRssMb: Math.max(...rawHttp.map((x) => x.peakRssMb)), note: `${rounds} round(s); ${seconds(rawHttp)} s; CPU ${cpu(rawHttp).toFixed(0)} us/Item` });
       rows.push({
         workload,
         variant: `node -> fast sink (window ${WINDOW})`,
@@ -98,7 +103,22 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
         baseline: `fastest raw (${fastest.name})`,
         ratio: median(nodeRates) / median(fastest.rates),
         peakRssMb: Math.max(...node.map((x) => x.peakRssMb)),
-        note: `${rounds} round(s); ${seconds(node)} s; goal >= 0.9; flow control: ${node[0].flowControl}`,
+        note:
+          `${rounds} round(s); ${seconds(node)} s; goal >= 0.9; CPU ${cpu(node).toFixed(0)} us/Item, ` +
+          `${(cpu(node) / fastestCpu).toFixed(2)} x fastest raw (goal <= 1.3); flow control: ${node[0].flowControl}; ` +
+          `${(median(nodeRates) / median(floorRates)).toFixed(2)} x the minimal Node-RED node, CPU ${(cpu(node) / cpu(floor)).toFixed(2)} x`,
+      });
+      rows.push({
+        workload,
+        variant: "floor: minimal Node-RED node (node:http + lines + JSON.parse + send, no window) -> fast sink",
+        value: median(floorRates),
+        unit: "Items/s",
+        min: Math.min(...floorRates),
+        max: Math.max(...floorRates),
+        baseline: `fastest raw (${fastest.name})`,
+        ratio: median(floorRates) / median(fastest.rates),
+        peakRssMb: Math.max(...floor.map((x) => x.peakRssMb)),
+        note: `${rounds} round(s); CPU ${cpu(floor).toFixed(0)} us/Item, ${(cpu(floor) / fastestCpu).toFixed(2)} x fastest raw: what Node-RED's delivery costs any node`,
       });
     }
 

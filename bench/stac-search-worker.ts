@@ -11,7 +11,7 @@ import { ApiAuth, normalizeSearch, StacApiClient } from "../src/core/stac-search
 import { repoRoot } from "../test/helpers/paths";
 import { writeBenchNodeSet } from "./bench-node-set";
 import { startEmbeddedNodeRed } from "./embedded-node-red";
-import { startProfiler } from "./dataset-worker";
+import { startProfiler } from "./cpu-profile";
 import { runAsBenchWorker } from "./worker-protocol";
 
 export interface StacWorkerInput {

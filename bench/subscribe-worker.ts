@@ -1,9 +1,12 @@
 // One measurement of bench/subscribe.ts, in its own process (so its RSS is its own):
 //   json:        JSON.parse alone on the same data strings (the CPU floor; strings read first, untimed)
 //   raw:         undici.request + our SseParser + JSON.parse, no Node-RED (the raw baseline)
+//   memory:      our SseParser + JSON.parse on the same bytes already in memory (no socket)
 //   eventsource: the `eventsource` npm package (v4) + JSON.parse; skipped when it cannot be required
 //   undici-es:   undici's EventSource + JSON.parse
 //   node:        a real Node-RED runtime (RED.init/RED.start) running datasphere-subscribe-in into a sink node
+//   node-floor:  the same runtime with a minimal source node instead (node:http + SseParser + JSON.parse +
+//                send): what Node-RED's per-message delivery costs any node
 // Input: one JSON argument. Output: one JSON line on stdout.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,10 +17,12 @@ import { Subscription } from "../src/core/subscription";
 import { openStream } from "../src/core/stream-dispatch";
 import { repoRoot } from "../test/helpers/paths";
 import { writeBenchNodeSet } from "./bench-node-set";
+import { startProfiler } from "./cpu-profile";
+import { warmUpClients } from "./warm-up";
 import { startEmbeddedNodeRed } from "./embedded-node-red";
 import { runAsBenchWorker } from "./worker-protocol";
 
-export type Variant = "bytes" | "bytes-http" | "raw-http" | "raw-dispatch" | "core" | "json" | "json-hot" | "raw" | "eventsource" | "undici-es" | "node";
+export type Variant = "bytes" | "bytes-http" | "raw-http" | "raw-dispatch" | "core" | "json" | "json-hot" | "raw" | "eventsource" | "undici-es" | "node" | "node-floor" | "memory";
 
 export interface WorkerInput {
   variant: Variant;
@@ -69,14 +74,25 @@ async function settle(): Promise<void> {
 }
 
 /** Settles the heap, then starts the clock and the RSS sampler; the returned function stops both and makes the result. */
-async function startMeasuring(): Promise<(items: number) => WorkerResult> {
+async function startMeasuring(input: WorkerInput): Promise<(items: number) => Promise<WorkerResult>> {
+  const variant = input.variant;
+  await warmUp(input);
   await settle();
   const peak = sampler();
+  const profiler = await startProfiler(`subscribe-${variant}`);
   const started = process.hrtime.bigint();
-  return (items) => ({ items, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssMb: peak.stop() });
+  return async (items) => {
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const peakRssMb = peak.stop();
+    await profiler?.();
+    return { items, seconds, peakRssMb };
+  };
 }
 
 const headers = (input: WorkerInput) => ({ authorization: `Token ${input.token}`, accept: "text/event-stream" });
+
+/** The HTTP clients' first request, untimed (see warmUpClients): a one-event subscription. */
+const warmUp = (input: WorkerInput) => warmUpClients(`${input.apiUrl}/subscription/v1/?package=replay-1`, headers(input));
 
 /** Reads the stream with undici + SseParser; `onData` gets each event's data. */
 async function readStream(input: WorkerInput, onData: (data: string) => void): Promise<void> {
@@ -120,6 +136,28 @@ async function runJson(input: WorkerInput): Promise<WorkerResult> {
   return { items: received, seconds: Number(timed) / 1e9, peakRssMb: peak.stop() };
 }
 
+/**
+ * Our SSE parser + JSON.parse on the stream's bytes already in memory (read first, untimed, in the
+ * chunks the socket delivered): the raw readers' cost without the socket.
+ */
+async function runMemory(input: WorkerInput): Promise<WorkerResult> {
+  const chunks: Buffer[] = [];
+  const response = await request(input.url, { headers: headers(input), bodyTimeout: 0 });
+  for await (const chunk of response.body) chunks.push(chunk as Buffer);
+  const measured = await startMeasuring(input);
+  const parser = new SseParser();
+  let items = 0;
+  let keep: unknown;
+  for (const chunk of chunks) {
+    for (const event of parser.push(chunk)) {
+      keep = JSON.parse(event.data);
+      items++;
+    }
+  }
+  void keep;
+  return measured(items);
+}
+
 /** The old floor, for comparison: the same 1,000 strings parsed again and again (hot in the CPU cache). */
 async function runJsonHot(input: WorkerInput): Promise<WorkerResult> {
   const strings: string[] = [];
@@ -145,7 +183,7 @@ async function runJsonHot(input: WorkerInput): Promise<WorkerResult> {
 
 /** Reads and discards the bytes (the ceiling the server and loopback allow); counts events by their "\n\n". */
 async function runBytes(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring();
+  const measured = await startMeasuring(input);
   let items = 0;
   let lastWasLf = false;
   const response = await request(input.url, { headers: headers(input), bodyTimeout: 0 });
@@ -163,7 +201,7 @@ async function runBytes(input: WorkerInput): Promise<WorkerResult> {
 
 /** As runBytes, over node:http (to tell undici's share of the reading cost). */
 async function runBytesHttp(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring();
+  const measured = await startMeasuring(input);
   let items = 0;
   await new Promise<void>((resolve, reject) => {
     const { get } = require("node:http") as typeof import("node:http");
@@ -185,7 +223,7 @@ async function runBytesHttp(input: WorkerInput): Promise<WorkerResult> {
 }
 
 async function runRaw(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring();
+  const measured = await startMeasuring(input);
   let items = 0;
   let keep: unknown;
   await readStream(input, (d) => {
@@ -198,7 +236,7 @@ async function runRaw(input: WorkerInput): Promise<WorkerResult> {
 
 /** As runRaw, over node:http. */
 async function runRawHttp(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring();
+  const measured = await startMeasuring(input);
   let items = 0;
   let keep: unknown;
   const parser = new SseParser();
@@ -221,7 +259,7 @@ async function runRawHttp(input: WorkerInput): Promise<WorkerResult> {
 
 /** As runRaw, over undici's dispatch API (no Readable body): what the Subscription reads through. */
 async function runRawDispatch(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring();
+  const measured = await startMeasuring(input);
   let items = 0;
   let keep: unknown;
   const parser = new SseParser();
@@ -244,7 +282,7 @@ async function runRawDispatch(input: WorkerInput): Promise<WorkerResult> {
 
 /** Our core Subscription (reconnecting reader, de-dup, yields after each chunk), no Node-RED. */
 async function runCore(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring();
+  const measured = await startMeasuring(input);
   let items = 0;
   let keep: unknown;
   await new Promise<void>((resolve, reject) => {
@@ -274,7 +312,7 @@ interface EventSourceLike {
 type EventSourceCtor = new (url: string, init?: Record<string, unknown>) => EventSourceLike;
 
 async function runEventSource(input: WorkerInput, Ctor: EventSourceCtor, init: Record<string, unknown>): Promise<WorkerResult> {
-  const measured = await startMeasuring();
+  const measured = await startMeasuring(input);
   let items = 0;
   let keep: unknown;
   await new Promise<void>((resolve, reject) => {
@@ -329,6 +367,20 @@ module.exports = function (RED) {
     RED.nodes.createNode(this, def);
     bench.trigger = (msg) => this.send(msg);
   });
+  // The floor of any Node-RED source node: node:http + our SSE parser + JSON.parse + one send per
+  // Item, nothing else (no reconnect, de-dup, status or flow control).
+  RED.nodes.registerType("bench-sub-floor", function (def) {
+    RED.nodes.createNode(this, def);
+    this.on("input", (msg, send, done) => {
+      const parser = new bench.SseParser();
+      require("node:http").get(bench.url, { headers: bench.headers }, (res) => {
+        res.on("data", (buf) => {
+          for (const event of parser.push(buf)) this.send({ payload: JSON.parse(event.data), topic: "floor" });
+        });
+        res.on("end", () => done());
+      });
+    });
+  });
   RED.nodes.registerType("bench-sub-sink", function (def) {
     RED.nodes.createNode(this, def);
     this.on("input", (msg, send, done) => { bench.count++; if (bench.count === bench.target) bench.finished(); done(); });
@@ -337,14 +389,16 @@ module.exports = function (RED) {
 `;
 
 async function runNode(input: WorkerInput): Promise<WorkerResult> {
-  const bench = { count: 0, target: input.count, trigger: undefined as undefined | ((msg: unknown) => void), finished: () => {} };
+  const floor = input.variant === "node-floor";
+  const bench = { count: 0, target: input.count, trigger: undefined as undefined | ((msg: unknown) => void), finished: () => {}, SseParser, url: input.url, headers: headers(input) };
   (globalThis as Record<string, unknown>).__subscribeBench = bench;
   const userDir = mkdtempSync(join(tmpdir(), "ds-sub-bench-"));
-  const benchNodes = writeBenchNodeSet(userDir, "bench-sub-nodes", BENCH_NODES_JS, ["bench-sub-trigger", "bench-sub-sink"]);
+  const benchNodes = writeBenchNodeSet(userDir, "bench-sub-nodes", BENCH_NODES_JS, ["bench-sub-trigger", "bench-sub-floor", "bench-sub-sink"]);
   const flows = [
     { id: "tab", type: "tab", label: "bench" },
     { id: "cfg", type: "datasphere-config", apiUrl: input.apiUrl, publishUrl: "ws://127.0.0.1:1/publish/v1/", authMode: "header" },
-    { id: "trigger", type: "bench-sub-trigger", z: "tab", wires: [["sub"]] },
+    { id: "trigger", type: "bench-sub-trigger", z: "tab", wires: [[floor ? "floor" : "sub"]] },
+    { id: "floor", type: "bench-sub-floor", z: "tab", wires: [["sink"]] },
     { id: "sub", type: "datasphere-subscribe-in", z: "tab", server: "cfg", package: input.pkg, autoConnect: false, output: "object", stacCheck: "off", wires: [["sink"]] },
     { id: "sink", type: "bench-sub-sink", z: "tab", wires: [] },
   ];
@@ -352,14 +406,17 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
   const deadline = Date.now() + 60_000;
   while (!bench.trigger && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   if (!bench.trigger) throw new Error("the bench flow did not start");
+  await warmUp(input);
   await settle();
   const peak = sampler();
+  const profiler = await startProfiler(`subscribe-${input.variant}`);
   const finished = new Promise<void>((r) => (bench.finished = r));
   const started = process.hrtime.bigint();
   bench.trigger({ action: "connect" });
   await finished;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const peakRssMb = peak.stop();
+  await profiler?.();
   await RED.stop();
   rmSync(userDir, { recursive: true, force: true });
   return { items: bench.count, seconds, peakRssMb };
@@ -377,6 +434,8 @@ const RUNNERS: Record<Variant, (input: WorkerInput) => Promise<WorkerResult>> = 
   eventsource: runEventsourcePackage,
   "undici-es": runUndiciEventSource,
   node: runNode,
+  "node-floor": runNode,
+  memory: runMemory,
 };
 
 if (require.main === module) {

@@ -3,6 +3,7 @@ import { checkStac, describeStac } from "../core/stac";
 import { Subscription, type MalformedEvent, type SubscriptionItem, type SubscriptionStateChange } from "../core/subscription";
 import { defineNode, type ConfiguredKit, type NodeDefWithServer } from "./shared/define-node";
 import type { NodeAPI, NodeMessage } from "./shared/node-red";
+import { messageIdSequence } from "./shared/message-id";
 import { RateMeter } from "./shared/rate-meter";
 import { persistentStore, ResumeStore } from "./shared/resume-store";
 import { booleanFrom, numberOr } from "./shared/settings";
@@ -41,6 +42,7 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
   const resume = booleanFrom(def.resume) ?? false;
   const positions = resume ? new ResumeStore(node, persistentStore(RED.settings)) : undefined;
   const meter = new RateMeter();
+  const nextMsgId = messageIdSequence();
   let pkg = kit.env(def.package).trim();
 
   let subscription: Subscription | undefined;
@@ -126,7 +128,7 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
     }
     counts.items += 1;
     meter.add();
-    const msg: NodeMessage = { payload: outputString ? event.data : event.item, topic: subscribedPackage };
+    const msg: NodeMessage = { _msgid: nextMsgId(), payload: outputString ? event.data : event.item, topic: subscribedPackage };
     if (event.eventId !== undefined) msg.eventId = event.eventId;
     node.send(msg);
     positions?.saveSoon(() => positionOf(subscription));

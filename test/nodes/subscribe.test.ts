@@ -76,6 +76,9 @@ describe("datasphere-subscribe-in node (sandbox)", function () {
       assert.equal(typeof item.id, "string");
     }
     assert.equal(new Set(h.msgs.map((m) => (m.payload as { id: string }).id)).size, 20, "20 distinct Items");
+    const ids = h.msgs.map((m) => String(m._msgid));
+    assert.ok(ids.every((id) => /^[0-9a-f]{16}$/.test(id)), `_msgid: 16 hex digits like Node-RED's own: ${ids[0]}`);
+    assert.equal(new Set(ids).size, 20, "a distinct _msgid per message");
     await waitFor(() => lastStatus(h)?.fill === "green" && lastStatus(h)?.text === `${T}.status.connected`, "green status");
     assert.deepEqual(
       h.statuses.map((s) => s.fill).filter((f, i, a) => f !== a[i - 1]),
