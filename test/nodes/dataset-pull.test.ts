@@ -7,6 +7,7 @@ import { startSandbox, type Sandbox } from "../../src/sandbox";
 import { startDatasetTestServer, type DatasetTestServer } from "../helpers/dataset-test-server";
 import { builtNode, configNode, helper, repoRoot, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
 import { joinNode, runtimeHooks, withRuntimeHooks, type NodeModule } from "../helpers/node-red-core";
+import { slowSink } from "../helpers/slow-sink";
 
 type Msg = Record<string, any>;
 
@@ -16,26 +17,6 @@ const pullWithHooks = withRuntimeHooks(pullModule);
 const pullWithoutHooks: NodeModule = (RED) => {
   delete RED.hooks;
   return pullModule(RED);
-};
-
-/** A downstream node that keeps each message `holdMs` before done(), and records how many it holds. */
-const slowSink: NodeModule = (RED) => {
-  RED.nodes.registerType("slow-sink", function (this: any, def: any) {
-    RED.nodes.createNode(this, def);
-    const node = this;
-    node.held = 0;
-    node.maxHeld = 0;
-    node.received = [] as Msg[];
-    node.on("input", (msg: Msg, _send: unknown, done: () => void) => {
-      node.received.push(msg);
-      node.held++;
-      node.maxHeld = Math.max(node.maxHeld, node.held);
-      setTimeout(() => {
-        node.held--;
-        done();
-      }, Number(def.holdMs ?? 5));
-    });
-  });
 };
 
 /** A downstream node written the old way: (msg) only, never calls done(). */

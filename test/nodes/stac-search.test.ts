@@ -5,36 +5,13 @@ import { join } from "node:path";
 import { startSandbox, type Sandbox } from "../../src/sandbox";
 import { builtNode, configNode, helper, repoRoot, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
 import { coreNode, joinNode, runtimeHooks, withRuntimeHooks, type NodeModule } from "../helpers/node-red-core";
+import { slowSink } from "../helpers/slow-sink";
 import { startReplayStacApi, type ReplayStacApi } from "../helpers/replay-stac-api";
 
 type Msg = Record<string, any>;
 
 const apiModule = builtNode("datasphere-stac-api");
 const searchWithHooks = withRuntimeHooks(builtNode("datasphere-stac-search"));
-
-/** A downstream node that completes each message after `holdMs` (0: on the next turn) and records how many it holds. */
-const slowSink: NodeModule = (RED) => {
-  RED.nodes.registerType("slow-sink", function (this: any, def: any) {
-    RED.nodes.createNode(this, def);
-    const node = this;
-    node.held = 0;
-    node.maxHeld = 0;
-    node.count = 0;
-    node.ids = [] as string[];
-    node.on("input", (msg: Msg, _send: unknown, done: () => void) => {
-      node.count++;
-      if (def.keepIds) node.ids.push(msg.payload.id);
-      node.held++;
-      node.maxHeld = Math.max(node.maxHeld, node.held);
-      const finish = () => {
-        node.held--;
-        done();
-      };
-      if (Number(def.holdMs ?? 0) > 0) setTimeout(finish, Number(def.holdMs));
-      else setImmediate(finish);
-    });
-  });
-};
 
 const S2 = "sentinel-2-l2a";
 
@@ -146,7 +123,7 @@ describe("datasphere-stac-search node (Node-RED runtime, sandbox STAC API)", fun
   });
 
   it("stop, then resume from the cursor: every Item exactly once", async () => {
-    const out = await load([api(), search({ window: 5 }, [["sink"], ["done"]]), { id: "sink", type: "slow-sink", holdMs: 5, keepIds: true }, { id: "done", type: "helper" }], [slowSink]);
+    const out = await load([api(), search({ window: 5 }, [["sink"], ["done"]]), { id: "sink", type: "slow-sink", holdMs: 5, keep: "ids" }, { id: "done", type: "helper" }], [slowSink]);
     const node = helper.getNode("search");
     const sink = helper.getNode("sink");
     node.receive({});
@@ -250,7 +227,7 @@ describe("datasphere-stac-search node (Node-RED runtime, sandbox STAC API)", fun
   });
 
   it("close during a search aborts it and removes its message hooks, sending nothing more", async () => {
-    const out = await load([api(), search({ window: 5 }, [["sink"], ["done"]]), { id: "sink", type: "slow-sink", holdMs: 50 }, { id: "done", type: "helper" }], [slowSink]);
+    const out = await load([api(), search({ window: 5 }, [["sink"], ["done"]]), { id: "sink", type: "slow-sink", holdMs: 50, keep: "count" }, { id: "done", type: "helper" }], [slowSink]);
     const sink = helper.getNode("sink");
     helper.getNode("search").receive({});
     await waitFor(() => sink.count >= 5, "searching");
@@ -349,7 +326,7 @@ describe("datasphere-stac-search node (Node-RED runtime, sandbox STAC API)", fun
     for (let i = 0; i < limit; i++) items.push(await sb.datasetItem("sentinel-2-l2a-sample", i));
     const replay = await startReplayApi(items, 200);
     after(() => replay.close());
-    const flow = [api({ url: replay.url }), search({ collections: "", limit: String(limit), window }, [["sink"], ["done"]]), { id: "sink", type: "slow-sink", holdMs: 0 }, { id: "done", type: "helper" }];
+    const flow = [api({ url: replay.url }), search({ collections: "", limit: String(limit), window }, [["sink"], ["done"]]), { id: "sink", type: "slow-sink", holdMs: 0, keep: "count" }, { id: "done", type: "helper" }];
     const out = await load(flow, [slowSink]);
     const sink = helper.getNode("sink");
     const pagesBefore = replay.served();
