@@ -4,12 +4,14 @@
 // test runner and tools. ajv, ajv-formats and stac-migrate stay external: installed dependencies,
 // loaded only when a schema check needs them.
 import { build } from "esbuild";
-import { readdirSync, statSync, mkdirSync, chmodSync, existsSync, writeFileSync, rmSync } from "node:fs";
+import { readdirSync, statSync, mkdirSync, chmodSync, existsSync, writeFileSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { toLineSourceMap } from "./line-source-map.cjs";
 
 const external = ["ws", "undici", "bufferutil", "utf-8-validate", "node-red", "playwright-core", "ajv", "ajv-formats", "@radiantearth/stac-migrate"];
 const common = { platform: "node", target: "node20", format: "cjs", logLevel: "warning" };
-// Maps without the sources: stack traces name src/ files and lines; the tarball stays small.
+// Maps without the sources and one mapping per source line (reduced after the build): stack traces
+// name src/ files and lines, and the maps are a quarter of esbuild's full ones in the tarball.
 const shipped = { ...common, bundle: true, external, sourcemap: true, sourcesContent: false };
 
 function tsFiles(dir) {
@@ -38,4 +40,7 @@ await Promise.all([
     : []),
   build({ ...common, bundle: false, sourcemap: false, entryPoints: ["src", "test", "bench", "scripts"].flatMap(tsFiles), outdir: "build", outbase: "." }),
 ]);
+for (const map of ["nodes/lib/datasphere.js.map", "bin/datasphere-sandbox.js.map"]) {
+  if (existsSync(map)) writeFileSync(map, toLineSourceMap(readFileSync(map, "utf8")));
+}
 if (existsSync("bin/datasphere-sandbox.js")) chmodSync("bin/datasphere-sandbox.js", 0o755);
