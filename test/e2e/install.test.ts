@@ -43,8 +43,16 @@ const npm = process.platform === "win32" ? "npm.cmd" : "npm";
 
 interface PackResult {
   filename: string;
+  size: number;
   files: Array<{ path: string }>;
 }
+
+/**
+ * Packed size budget: 194.5 kB at the time of writing (7 node types, the sandbox CLI, maps with one
+ * mapping per source line, 12 examples). A bundled dependency or full source maps would exceed it;
+ * test/e2e/source-maps.test.ts checks that the maps name only files of src/.
+ */
+const TARBALL_BUDGET_BYTES = 200_000;
 
 /**
  * What a user gets: `npm pack` of this checkout (built beforehand by `npm test`), installed into a
@@ -103,6 +111,11 @@ describe("e2e: npm pack, install into a fresh Node-RED user directory, load", fu
     const bins: Record<string, string> = typeof pkg.bin === "string" ? { [pkg.name]: pkg.bin } : pkg.bin ?? {};
     for (const [name, file] of Object.entries(bins)) need(file.replace(/^\.\//, ""), `bin ${name}`);
     assert.deepEqual(misses, []);
+  });
+
+  it(`stays under its size budget (${TARBALL_BUDGET_BYTES / 1000} kB packed)`, () => {
+    const biggest = packed.files.map((f) => f as { path: string; size?: number }).sort((a, b) => (b.size ?? 0) - (a.size ?? 0)).slice(0, 5);
+    assert.ok(packed.size < TARBALL_BUDGET_BYTES, `the tarball is ${packed.size} bytes; the biggest files: ${biggest.map((f) => `${f.path} ${f.size}`).join(", ")}`);
   });
 
   it("installs from the tarball without the registry (npm cache only)", async () => {
