@@ -8,6 +8,7 @@ import { startNodeRed, type NodeRedProcess } from "../helpers/node-red-process";
 import { waitFor } from "../helpers/node-red";
 import { repoRoot } from "../helpers/paths";
 import { launchChromium, requireChromium } from "./browser";
+import { openEditor as openEditorPage } from "./open-editor";
 import { importExampleFromMenu } from "./editor-import";
 import { freshUserDir, linkCheckout, PACKAGE_NAME, removeDir } from "./support";
 
@@ -84,30 +85,7 @@ describe("e2e: the editor in a real browser", function () {
   });
 
   async function openEditor(): Promise<void> {
-    const types = TYPES.filter((t) => existsSync(join(repoRoot, "nodes", `${t}.html`)));
-    const ready = (timeout: number) =>
-      page.waitForFunction(
-        (want: string[]) => {
-          const RED = (window as any).RED;
-          return !!RED?.nodes?.getType && want.every((t) => RED.nodes.getType(t)) && !!document.querySelector(".red-ui-palette-node") && !!RED.workspaces?.active();
-        },
-        types,
-        { timeout },
-      );
-    await page.goto(nr!.url, { waitUntil: "load" });
-    try {
-      await ready(45_000);
-    } catch {
-      // Once seen in CI on Node-RED 5 with the suite running in parallel: the editor never finished
-      // loading (not reproduced in 3 runs of the file alone). Say what was missing, then reload once, as a user would.
-      const missing = await page.evaluate((want: string[]) => {
-        const RED = (window as any).RED;
-        return { red: !!RED, types: want.filter((t) => !RED?.nodes?.getType?.(t)), palette: !!document.querySelector(".red-ui-palette-node"), workspace: !!RED?.workspaces?.active?.() };
-      }, types);
-      console.log(`      the editor was not ready after 45 s (${JSON.stringify(missing)}; console errors: ${JSON.stringify(consoleErrors.slice(0, 5))}); reloading once`);
-      await page.reload({ waitUntil: "load" });
-      await ready(60_000);
-    }
+    await openEditorPage(page, nr!.url, TYPES.filter((t) => existsSync(join(repoRoot, "nodes", `${t}.html`))));
   }
 
   function takeConsoleErrors(): string[] {

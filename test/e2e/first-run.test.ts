@@ -10,6 +10,7 @@ import { waitFor } from "../helpers/node-red";
 import { repoRoot } from "../helpers/paths";
 import { launchChromium, requireChromium } from "./browser";
 import { importExampleFromMenu } from "./editor-import";
+import { openEditor } from "./open-editor";
 import { freshUserDir, linkCheckout, removeDir } from "./support";
 
 // Globals of the page, used inside page.evaluate callbacks (the project compiles without the DOM lib).
@@ -19,13 +20,6 @@ declare const document: any;
 const ARTIFACTS = join(repoRoot, "test-artifacts");
 const SANDBOX_TOKEN = "first-run-token-3f9a";
 const SHARED_CONFIG = "datasphere.config.env";
-
-async function waitForEditor(page: Page): Promise<void> {
-  await page.waitForFunction(() => {
-    const RED = (window as any).RED;
-    return !!RED?.nodes?.getType?.("datasphere-config") && !!document.querySelector(".red-ui-palette-node") && !!RED.workspaces?.active();
-  }, undefined, { timeout: 90_000 });
-}
 
 /** Imports the example from the menu and places its nodes. */
 async function importExample(page: Page, example: string): Promise<void> {
@@ -87,8 +81,7 @@ describe("e2e: first run in a real browser (the README's environment-variable ro
         settings: { editorTheme: { palette: { catalogues: [] } } },
         env: { DATASPHERE_API_URL: sandbox.url, DATASPHERE_PUBLISH_URL: sandbox.publishUrl, DATASPHERE_TOKEN: SANDBOX_TOKEN },
       });
-      await page.goto(nr.url, { waitUntil: "load" });
-      await waitForEditor(page);
+      await openEditor(page, nr.url, ["datasphere-config"]);
     });
 
     after(async () => {
@@ -192,8 +185,7 @@ describe("e2e: first run in a real browser (the README's environment-variable ro
         ],
         settings: { editorTheme: { palette: { catalogues: [] } } },
       });
-      await page.goto(nr.url, { waitUntil: "load" });
-      await waitForEditor(page);
+      await openEditor(page, nr.url, ["datasphere-config"]);
     });
 
     after(async () => {
@@ -279,8 +271,7 @@ describe("e2e: first run in a real browser (the README's environment-variable ro
       const editorUrl = /Node-RED editor:\s+(http:\/\/\S+)/.exec(output)![1];
 
       const opened = Date.now();
-      await page.goto(editorUrl, { waitUntil: "load" });
-      await waitForEditor(page);
+      await openEditor(page, editorUrl, ["datasphere-config"]);
       const editorReadyMs = Date.now() - opened;
       await waitFor(async () => (await debugItemCount(page)) >= 1, "an Item in the Debug sidebar", 60_000);
       const firstItemMs = Date.now() - opened;
