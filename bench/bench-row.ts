@@ -23,3 +23,8 @@ export function median(values: number[]): number {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
+
+/** A row whose value is the median of `values`, with their min-max. */
+export function medianRow(workload: string, variant: string, values: number[], unit: string, extra: Partial<BenchRow> = {}): BenchRow {
+  return { workload, variant, value: median(values), unit, min: Math.min(...values), max: Math.max(...values), ...extra };
+}

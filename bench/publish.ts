@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { WebSocket } from "ws";
-import { median, type BenchRow } from "./bench-row";
+import { median, medianRow, type BenchRow } from "./bench-row";
 
 const MAX_BUFFERED = 1 << 20;
 
@@ -244,36 +244,19 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
   }
   const rawMedian = median(samples.get("raw ws client")!.map((s) => s.perSecond));
   const rawCpu = median(samples.get("raw ws client")!.map((s) => s.cpuUsPerMessage));
+  const versusRaw = (k: number, value: number, raw: number) => (k === 0 ? {} : { baseline: "raw ws client", ratio: value / raw });
   const cpuRows: BenchRow[] = variants.map((v) => {
     const values = samples.get(v.name)!.map((x) => x.cpuUsPerMessage);
-    const value = median(values);
-    return {
-      workload: "publish: client CPU per message (lower is better)",
-      variant: v.name,
-      value,
-      unit: "us/msg",
-      min: Math.min(...values),
-      max: Math.max(...values),
-      baseline: v.k === 0 ? undefined : "raw ws client",
-      ratio: v.k === 0 ? undefined : value / rawCpu,
-    };
+    return medianRow("publish: client CPU per message (lower is better)", v.name, values, "us/msg", versusRaw(v.k, median(values), rawCpu));
   });
   const rateRows: BenchRow[] = variants.map((v) => {
     const s = samples.get(v.name)!;
     const values = s.map((x) => x.perSecond);
-    const value = median(values);
-    return {
-      workload: `publish ${n.toLocaleString("en-US")} x ${(size / 1024).toFixed(1)} KB Items`,
-      variant: v.name,
-      value,
-      unit: "msg/s",
-      min: Math.min(...values),
-      max: Math.max(...values),
-      baseline: v.k === 0 ? undefined : "raw ws client",
-      ratio: v.k === 0 ? undefined : value / rawMedian,
+    return medianRow(`publish ${n.toLocaleString("en-US")} x ${(size / 1024).toFixed(1)} KB Items`, v.name, values, "msg/s", {
+      ...versusRaw(v.k, median(values), rawMedian),
       peakRssMb: Math.max(...s.map((x) => x.peakRssMb)),
       note: `${rounds} round(s), median; ${bufferutilNote()}`,
-    };
+    });
   });
   return [...rateRows, ...cpuRows];
 }
