@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { arraySizeSetting, DEFAULT_ARRAY_SIZE, ItemArrays } from "../../src/nodes/shared/item-arrays";
 
-const microtasks = () => new Promise<void>((resolve) => setImmediate(resolve));
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const unexpected = (error: unknown) => assert.fail(`send failed: ${String(error)}`);
 
 describe("ItemArrays (subscribe-in's arrays mode): never waits for more Items", () => {
@@ -10,10 +10,10 @@ describe("ItemArrays (subscribe-in's arrays mode): never waits for more Items", 
     const arrays = new ItemArrays<number>(3, (items) => sent.push(items), unexpected);
     for (let i = 0; i < 8; i++) arrays.add(i);
     assert.deepEqual(sent, [[0, 1, 2], [3, 4, 5]], "full arrays go out synchronously");
-    await microtasks();
+    await nextTurn();
     assert.deepEqual(sent, [[0, 1, 2], [3, 4, 5], [6, 7]], "the remainder goes out in the same turn");
     arrays.add(8);
-    await microtasks();
+    await nextTurn();
     assert.deepEqual(sent.at(-1), [8], "a lone Item is not held back");
     assert.equal(sent.length, 4);
   });
@@ -26,11 +26,11 @@ describe("ItemArrays (subscribe-in's arrays mode): never waits for more Items", 
     arrays.flush();
     assert.deepEqual(sent, [["a", "b"]]);
     arrays.flush();
-    await microtasks();
+    await nextTurn();
     assert.deepEqual(sent, [["a", "b"]], "nothing sent twice, no empty array");
   });
 
-  it("an error thrown by send in the scheduled flush is reported, not thrown out of a microtask", async () => {
+  it("an error thrown by send in the scheduled flush is reported, not thrown out of the immediate", async () => {
     const reported: unknown[] = [];
     const arrays = new ItemArrays<number>(
       10,
@@ -40,7 +40,7 @@ describe("ItemArrays (subscribe-in's arrays mode): never waits for more Items", 
       (error) => reported.push(error),
     );
     arrays.add(1);
-    await microtasks();
+    await nextTurn();
     assert.equal(reported.length, 1);
     assert.match(String(reported[0]), /downstream failed/);
   });

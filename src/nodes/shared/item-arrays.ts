@@ -16,9 +16,11 @@ export function arraySizeSetting(text: string, warn: (value: string, fallback: n
 
 /**
  * Groups Items into arrays of at most `size` without ever waiting for more: an array goes out as soon
- * as `size` Items are pending, and whatever is pending goes out in a microtask scheduled on the first
- * pending Item, so the Items parsed from one received chunk (delivered synchronously) travel
- * together and a lone Item is not delayed.
+ * as `size` Items are pending, and whatever is pending goes out on `setImmediate` scheduled on the
+ * first pending Item, i.e. at the end of the event-loop turn, with no wait for further input. So the
+ * Items read in one turn travel together: libuv reads a socket up to 32 times (64 KiB each) per turn,
+ * while a microtask would flush after every read (measured: ~9 Items of 7 KB per message instead of
+ * ~90). Node-RED delivers every message on `setImmediate` too, so a lone Item is not held back.
  */
 export class ItemArrays<T> {
   private pending: T[] = [];
@@ -35,7 +37,7 @@ export class ItemArrays<T> {
     if (this.pending.length >= this.size) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
-      queueMicrotask(() => {
+      setImmediate(() => {
         this.scheduled = false;
         try {
           this.flush();
