@@ -6,6 +6,8 @@
 //         per-message delivery costs any node
 //   node: a real Node-RED runtime embedded here (RED.init/RED.start; not node-red-node-test-helper,
 //         whose sinon spies keep every message) running datasphere-dataset-pull into a sink node.
+//   node-arrays: the same with dataset-pull's `output: "array"`, `arraySize: 100` (the fast sink
+//         counts payload.length)
 // Input: one JSON argument. Output: one JSON line on stdout.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,7 +23,7 @@ import { startEmbeddedNodeRed } from "./embedded-node-red";
 import { runAsBenchWorker } from "./worker-protocol";
 
 export interface WorkerInput {
-  variant: "raw" | "raw-http" | "node" | "node-floor";
+  variant: "raw" | "raw-http" | "node" | "node-arrays" | "node-floor";
   apiUrl: string;
   token: string;
   package: string;
@@ -40,6 +42,8 @@ export interface WorkerResult {
   /** Heap used after the pull and a full GC, minus the same before it: what the pull left behind. */
   retainedHeapMb?: number;
   flowControl?: string;
+  /** Messages the fast sink received (node variants). */
+  messages?: number;
   error?: string;
   /** CPU time (user + system, all threads) of this process per Item while measuring. */
   cpuUsPerItem?: number;
@@ -161,7 +165,7 @@ module.exports = function (RED) {
   });
   RED.nodes.registerType("bench-fast-sink", function (def) {
     RED.nodes.createNode(this, def);
-    this.on("input", (msg, send, done) => { bench.count++; done(); });
+    this.on("input", (msg, send, done) => { bench.messages++; bench.count += Array.isArray(msg.payload) ? msg.payload.length : 1; done(); });
   });
   RED.nodes.registerType("bench-slow-sink", function (def) {
     RED.nodes.createNode(this, def);
@@ -189,16 +193,17 @@ module.exports = function (RED) {
 
 /** A real Node-RED runtime embedded in this process (RED.init + RED.start), loading the built nodes. */
 async function runNode(input: WorkerInput): Promise<WorkerResult> {
-  const bench = { count: 0, trigger: undefined as undefined | ((msg: unknown) => void), finished: (_msg: any) => {}, StringDecoder, LineSplitter, headers: { authorization: `Token ${input.token}` } };
+  const bench = { count: 0, messages: 0, trigger: undefined as undefined | ((msg: unknown) => void), finished: (_msg: any) => {}, StringDecoder, LineSplitter, headers: { authorization: `Token ${input.token}` } };
   (globalThis as Record<string, unknown>).__datasetBench = bench;
   const userDir = mkdtempSync(join(tmpdir(), "ds-bench-"));
+  const arrays = input.variant === "node-arrays" ? { output: "array", arraySize: 100 } : {};
   const benchNodes = writeBenchNodeSet(userDir, "bench-nodes", BENCH_NODES_JS, ["bench-trigger", "bench-floor", "bench-fast-sink", "bench-slow-sink", "bench-done"]);
   const flows = [
     { id: "tab", type: "tab", label: "bench" },
     { id: "cfg", type: "datasphere-config", apiUrl: input.apiUrl, publishUrl: "ws://127.0.0.1:1/publish/v1/", authMode: "header" },
     { id: "trigger", type: "bench-trigger", z: "tab", wires: [[input.variant === "node-floor" ? "floor" : "pull"]] },
     { id: "floor", type: "bench-floor", z: "tab", wires: [["sink"], ["fin"]] },
-    { id: "pull", type: "datasphere-dataset-pull", z: "tab", server: "cfg", package: input.package, mode: "stream", window: input.window ?? 500, wires: [["sink"], ["fin"]] },
+    { id: "pull", type: "datasphere-dataset-pull", z: "tab", server: "cfg", package: input.package, mode: "stream", window: input.window ?? 500, ...arrays, wires: [["sink"], ["fin"]] },
     { id: "sink", type: input.sink === "slow" ? "bench-slow-sink" : "bench-fast-sink", z: "tab", wires: [] },
     { id: "fin", type: "bench-done", z: "tab", wires: [] },
   ];
@@ -226,6 +231,7 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
   rmSync(userDir, { recursive: true, force: true });
   return {
     items: bench.count,
+    messages: bench.messages,
     seconds,
     idleRssMb: idle,
     peakRssMb: peakRss,

@@ -3,6 +3,9 @@
 // Items (--quick: 10k), and peak RSS while pulling into a deliberately slow downstream node (goal:
 // < 150 MB above the idle runtime).
 //   node build/bench/dataset.js [--quick]   (BENCH_DATASET_ROUNDS=n gives --quick more rounds)
+// Throughput variants: raw (undici), raw-http (node:http), node (one message per Item), node-arrays
+// (output "array", arraySize 100), node-floor. BENCH_DATASET_VARIANTS=raw,raw-http,node-arrays,...
+// picks some of them and skips the sandbox and memory workloads (for targeted runs).
 // Each measurement runs in its own process (bench/dataset-worker.ts). The server runs here.
 import { request } from "undici";
 import { startSandbox, type Sandbox } from "../src/sandbox";
@@ -46,6 +49,65 @@ function check(result: WorkerResult, expected: number, what: string): WorkerResu
   return result;
 }
 
+type Variant = WorkerInput["variant"];
+
+const LABELS: Record<Variant, string> = {
+  raw: "raw: undici + lines + JSON.parse",
+  "raw-http": "raw: node:http + lines + JSON.parse",
+  node: `node -> fast sink (window ${WINDOW})`,
+  "node-arrays": `node, arrays of 100 (output "array", arraySize 100) -> fast sink (window ${WINDOW} messages)`,
+  "node-floor": "floor: minimal Node-RED node (node:http + lines + JSON.parse + send, no window) -> fast sink",
+};
+/** Measured in alternating rounds against both servers; each node is compared with the faster raw reader. */
+const VARIANTS: Variant[] = ["raw", "raw-http", "node", "node-arrays", "node-floor"];
+
+function datasetVariants(): Variant[] {
+  const env = process.env.BENCH_DATASET_VARIANTS;
+  if (!env) return VARIANTS;
+  const picked = env.split(",").map((v) => v.trim()) as Variant[];
+  const unknown = picked.filter((v) => !VARIANTS.includes(v));
+  if (unknown.length) throw new Error(`BENCH_DATASET_VARIANTS: unknown ${unknown.join(", ")} (use ${VARIANTS.join(", ")})`);
+  return picked;
+}
+
+/** The rows of one throughput workload: each variant's median, and each node against the faster raw reader and the floor. */
+function throughputRows(workload: string, rounds: number, results: Map<Variant, WorkerResult[]>): BenchRow[] {
+  const rate = (x: WorkerResult) => x.items / x.seconds;
+  const rates = (v: Variant) => results.get(v)?.map(rate) ?? [];
+  const measured = (v: Variant) => rates(v).length > 0;
+  const seconds = (v: Variant) => median(results.get(v)!.map((x) => x.seconds)).toFixed(1);
+  const cpu = (v: Variant) => median(results.get(v)!.map((x) => x.cpuUsPerItem ?? NaN));
+  const fastest = (["raw-http", "raw"] as Variant[]).filter(measured).sort((a, b) => median(rates(b)) - median(rates(a)))[0];
+  const rows: BenchRow[] = [];
+  for (const v of results.keys()) {
+    if (!measured(v)) continue;
+    const list = rates(v);
+    const row: BenchRow = {
+      workload,
+      variant: LABELS[v],
+      value: median(list),
+      unit: "Items/s",
+      min: Math.min(...list),
+      max: Math.max(...list),
+      peakRssMb: Math.max(...results.get(v)!.map((x) => x.peakRssMb)),
+      note: `${rounds} round(s); ${seconds(v)} s; CPU ${cpu(v).toFixed(0)} us/Item`,
+    };
+    if (v !== "raw" && v !== "raw-http" && fastest) {
+      row.baseline = `fastest raw (${fastest === "raw-http" ? "node:http" : "undici"})`;
+      row.ratio = row.value / median(rates(fastest));
+      row.note += `, ${(cpu(v) / cpu(fastest)).toFixed(2)} x fastest raw`;
+      if (v === "node-floor") row.note += ": what Node-RED's delivery costs any node";
+      else {
+        row.note += ` (goal <= 1.3); goal >= 0.9; flow control: ${results.get(v)![0].flowControl}`;
+        if (v === "node-arrays") row.note += `; ${median(results.get(v)!.map((x) => x.items / (x.messages ?? NaN))).toFixed(1)} Items per message`;
+        if (measured("node-floor")) row.note += `; ${(row.value / median(rates("node-floor"))).toFixed(2)} x the minimal Node-RED node, CPU ${(cpu(v) / cpu("node-floor")).toFixed(2)} x`;
+      }
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+
 export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
   const quick = opts.quick;
   const rows: BenchRow[] = [];
@@ -63,67 +125,28 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
           { n: 1_000_000, rounds: 1 },
         ];
     const rate = (x: WorkerResult) => x.items / x.seconds;
+    const variants = datasetVariants();
     const servers = [
       { kind: "batched server (64 KiB writes)", url: replay.url },
       { kind: "one line per write", url: perLine.url },
     ];
     for (const { kind, url } of servers) for (const { n, rounds } of plan) {
-      const raw: WorkerResult[] = [];
-      const rawHttp: WorkerResult[] = [];
-      const node: WorkerResult[] = [];
-      const floor: WorkerResult[] = [];
+      const results = new Map<Variant, WorkerResult[]>(variants.map((v) => [v, []]));
       const replayInput = { apiUrl: url, token: TOKEN, package: `replay-${n}`, query: "order=old" };
       for (let r = 0; r < rounds; r++) {
-        const steps = [
-          async () => raw.push(check(await runWorker({ ...replayInput, variant: "raw" }), n, "raw")),
-          async () => rawHttp.push(check(await runWorker({ ...replayInput, variant: "raw-http" }), n, "raw-http")),
-          async () => node.push(check(await runWorker({ ...replayInput, variant: "node", sink: "fast", window: WINDOW }), n, "node fast")),
-          async () => floor.push(check(await runWorker({ ...replayInput, variant: "node-floor", sink: "fast" }), n, "node floor")),
-        ];
-        for (const step of r % 2 === 0 ? steps : steps.reverse()) await step();
+        for (const variant of r % 2 === 0 ? variants : [...variants].reverse()) {
+          const input: WorkerInput = { ...replayInput, variant };
+          if (variant !== "raw" && variant !== "raw-http") input.sink = "fast";
+          if (variant === "node" || variant === "node-arrays") input.window = WINDOW;
+          results.get(variant)!.push(check(await runWorker(input), n, variant));
+        }
       }
-      const rawRates = raw.map(rate);
-      const httpRates = rawHttp.map(rate);
-      const nodeRates = node.map(rate);
-      const floorRates = floor.map(rate);
-      const fastest = median(httpRates) > median(rawRates) ? { name: "node:http", rates: httpRates } : { name: "undici", rates: rawRates };
       const workload = `stream ${n.toLocaleString("en-US")} Items, ${kind} (${REPLAY_DISTINCT} sandbox Items replayed from memory)`;
-      const seconds = (list: WorkerResult[]) => median(list.map((x) => x.seconds)).toFixed(1);
-      const cpu = (list: WorkerResult[]) => median(list.map((x) => x.cpuUsPerItem ?? NaN));
-      const fastestCpu = cpu(fastest.name === "node:http" ? rawHttp : raw);
-      rows.push({ workload, variant: "raw: undici + lines + JSON.parse", value: median(rawRates), unit: "Items/s", min: Math.min(...rawRates), max: Math.max(...rawRates), peakRssMb: Math.max(...raw.map((x) => x.peakRssMb)), note: `${rounds} round(s); ${seconds(raw)} s; CPU ${cpu(raw).toFixed(0)} us/Item` });
-      rows.push({ workload, variant: "raw: node:http + lines + JSON.parse", value: median(httpRates), unit: "Items/s", min: Math.min(...httpRates), max: Math.max(...httpRates), peakRssMb: Math.max(...rawHttp.map((x) => x.peakRssMb)), note: `${rounds} round(s); ${seconds(rawHttp)} s; CPU ${cpu(rawHttp).toFixed(0)} us/Item` });
-      rows.push({
-        workload,
-        variant: `node -> fast sink (window ${WINDOW})`,
-        value: median(nodeRates),
-        unit: "Items/s",
-        min: Math.min(...nodeRates),
-        max: Math.max(...nodeRates),
-        baseline: `fastest raw (${fastest.name})`,
-        ratio: median(nodeRates) / median(fastest.rates),
-        peakRssMb: Math.max(...node.map((x) => x.peakRssMb)),
-        note:
-          `${rounds} round(s); ${seconds(node)} s; goal >= 0.9; CPU ${cpu(node).toFixed(0)} us/Item, ` +
-          `${(cpu(node) / fastestCpu).toFixed(2)} x fastest raw (goal <= 1.3); flow control: ${node[0].flowControl}; ` +
-          `${(median(nodeRates) / median(floorRates)).toFixed(2)} x the minimal Node-RED node, CPU ${(cpu(node) / cpu(floor)).toFixed(2)} x`,
-      });
-      rows.push({
-        workload,
-        variant: "floor: minimal Node-RED node (node:http + lines + JSON.parse + send, no window) -> fast sink",
-        value: median(floorRates),
-        unit: "Items/s",
-        min: Math.min(...floorRates),
-        max: Math.max(...floorRates),
-        baseline: `fastest raw (${fastest.name})`,
-        ratio: median(floorRates) / median(fastest.rates),
-        peakRssMb: Math.max(...floor.map((x) => x.peakRssMb)),
-        note: `${rounds} round(s); CPU ${cpu(floor).toFixed(0)} us/Item, ${(cpu(floor) / fastestCpu).toFixed(2)} x fastest raw: what Node-RED's delivery costs any node`,
-      });
+      rows.push(...throughputRows(workload, rounds, results));
     }
 
     // 2. The same from the sandbox itself (it generates each Item: usually the bottleneck).
-    if (!quick) {
+    if (!quick && !process.env.BENCH_DATASET_VARIANTS) {
       const m = 100_000;
       const sbInput = { apiUrl: sb.url, token: TOKEN, package: BIG, query: firstItems(m) };
       const sbRaw = check(await runWorker({ ...sbInput, variant: "raw" }), m, "sandbox raw");
@@ -134,6 +157,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
     }
 
     // 3. Memory: the whole package through the node into a slow sink (clones each message, waits).
+    if (process.env.BENCH_DATASET_VARIANTS) return rows;
     const big = quick ? 10_000 : 1_000_000;
     const slow = check(await runWorker({ variant: "node", sink: "slow", window: WINDOW, apiUrl: sb.url, token: TOKEN, package: BIG, query: firstItems(big) }), big, "node slow");
     rows.push({

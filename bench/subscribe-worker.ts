@@ -5,6 +5,7 @@
 //   eventsource: the `eventsource` npm package (v4) + JSON.parse; skipped when it cannot be required
 //   undici-es:   undici's EventSource + JSON.parse
 //   node:        a real Node-RED runtime (RED.init/RED.start) running datasphere-subscribe-in into a sink node
+//   node-arrays: the same with subscribe-in's arrays mode (arrays of up to 100 Items; the sink counts payload.length)
 //   node-floor:  the same runtime with a minimal source node instead (node:http + SseParser + JSON.parse +
 //                send): what Node-RED's per-message delivery costs any node
 // Input: one JSON argument. Output: one JSON line on stdout.
@@ -22,7 +23,7 @@ import { warmUpClients } from "./warm-up";
 import { startEmbeddedNodeRed } from "./embedded-node-red";
 import { runAsBenchWorker } from "./worker-protocol";
 
-export type Variant = "bytes" | "bytes-http" | "raw-http" | "raw-dispatch" | "core" | "json" | "json-hot" | "raw" | "eventsource" | "undici-es" | "node" | "node-floor" | "memory";
+export type Variant = "bytes" | "bytes-http" | "raw-http" | "raw-dispatch" | "core" | "json" | "json-hot" | "raw" | "eventsource" | "undici-es" | "node" | "node-arrays" | "node-floor" | "memory";
 
 export interface WorkerInput {
   variant: Variant;
@@ -38,6 +39,8 @@ export interface WorkerResult {
   items: number;
   seconds: number;
   peakRssMb: number;
+  /** Messages the downstream node received (node variants). */
+  messages?: number;
   /** CPU time of this process per Item (less noisy than wall time on a shared machine). */
   cpuUsPerItem?: number;
   skipped?: string;
@@ -383,14 +386,20 @@ module.exports = function (RED) {
   });
   RED.nodes.registerType("bench-sub-sink", function (def) {
     RED.nodes.createNode(this, def);
-    this.on("input", (msg, send, done) => { bench.count++; if (bench.count === bench.target) bench.finished(); done(); });
+    this.on("input", (msg, send, done) => {
+      bench.messages++;
+      bench.count += Array.isArray(msg.payload) ? msg.payload.length : 1;
+      if (bench.count >= bench.target) bench.finished();
+      done();
+    });
   });
 };
 `;
 
 async function runNode(input: WorkerInput): Promise<WorkerResult> {
   const floor = input.variant === "node-floor";
-  const bench = { count: 0, target: input.count, trigger: undefined as undefined | ((msg: unknown) => void), finished: () => {}, SseParser, url: input.url, headers: headers(input) };
+  const arrays = input.variant === "node-arrays" ? { messages: "array", arraySize: 100 } : {};
+  const bench = { count: 0, messages: 0, target: input.count, trigger: undefined as undefined | ((msg: unknown) => void), finished: () => {}, SseParser, url: input.url, headers: headers(input) };
   (globalThis as Record<string, unknown>).__subscribeBench = bench;
   const userDir = mkdtempSync(join(tmpdir(), "ds-sub-bench-"));
   const benchNodes = writeBenchNodeSet(userDir, "bench-sub-nodes", BENCH_NODES_JS, ["bench-sub-trigger", "bench-sub-floor", "bench-sub-sink"]);
@@ -399,7 +408,7 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
     { id: "cfg", type: "datasphere-config", apiUrl: input.apiUrl, publishUrl: "ws://127.0.0.1:1/publish/v1/", authMode: "header" },
     { id: "trigger", type: "bench-sub-trigger", z: "tab", wires: [[floor ? "floor" : "sub"]] },
     { id: "floor", type: "bench-sub-floor", z: "tab", wires: [["sink"]] },
-    { id: "sub", type: "datasphere-subscribe-in", z: "tab", server: "cfg", package: input.pkg, autoConnect: false, output: "object", stacCheck: "off", wires: [["sink"]] },
+    { id: "sub", type: "datasphere-subscribe-in", z: "tab", server: "cfg", package: input.pkg, autoConnect: false, output: "object", stacCheck: "off", ...arrays, wires: [["sink"]] },
     { id: "sink", type: "bench-sub-sink", z: "tab", wires: [] },
   ];
   const RED = await startEmbeddedNodeRed({ userDir, flows, token: input.token, nodesDir: [benchNodes, join(repoRoot, "nodes")] });
@@ -419,7 +428,7 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
   await profiler?.();
   await RED.stop();
   rmSync(userDir, { recursive: true, force: true });
-  return { items: bench.count, seconds, peakRssMb };
+  return { items: bench.count, messages: bench.messages, seconds, peakRssMb };
 }
 
 const RUNNERS: Record<Variant, (input: WorkerInput) => Promise<WorkerResult>> = {
@@ -434,6 +443,7 @@ const RUNNERS: Record<Variant, (input: WorkerInput) => Promise<WorkerResult>> = 
   eventsource: runEventsourcePackage,
   "undici-es": runUndiciEventSource,
   node: runNode,
+  "node-arrays": runNode,
   "node-floor": runNode,
   memory: runMemory,
 };

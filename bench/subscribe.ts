@@ -1,5 +1,5 @@
 // Subscribe: Items/s through datasphere-subscribe-in into a downstream node in a real Node-RED
-// runtime, next to (same run, alternating rounds): reading and discarding the bytes (the I/O
+// runtime (one message per Item, and in its arrays mode: arrays of up to 100 Items), next to (same run, alternating rounds): reading and discarding the bytes (the I/O
 // ceiling), JSON.parse alone on the same Items (the CPU floor, fresh strings, only the parse timed;
 // also the old hot-cache variant on request), the raw readers (our SSE parser + JSON.parse over
 // undici request, node:http and undici dispatch: each node is compared with the fastest of them),
@@ -79,13 +79,14 @@ const LABELS: Record<Variant, string> = {
   eventsource: "eventsource package + JSON.parse",
   "undici-es": "undici EventSource + JSON.parse",
   node: "node: subscribe-in -> downstream node (Node-RED)",
+  "node-arrays": "node, arrays of 100: subscribe-in (Messages: arrays of up to 100 Items) -> downstream node",
   memory: "in memory: our SSE parser + JSON.parse on the bytes already read (no socket)",
   "node-floor": "floor: minimal Node-RED node (node:http + our parser + JSON.parse + send) -> downstream node",
 };
 
 /** Every variant at 10k and 100k Items; the slow peers sit out the 1M round (minutes each, nothing new). */
-const VARIANTS: Variant[] = ["bytes", "json", "memory", "raw", "raw-http", "raw-dispatch", "core", "node", "node-floor", "eventsource", "undici-es"];
-const VARIANTS_1M: Variant[] = ["bytes", "json", "memory", "raw", "raw-http", "raw-dispatch", "core", "node", "node-floor", "eventsource"];
+const VARIANTS: Variant[] = ["bytes", "json", "memory", "raw", "raw-http", "raw-dispatch", "core", "node", "node-arrays", "node-floor", "eventsource", "undici-es"];
+const VARIANTS_1M: Variant[] = ["bytes", "json", "memory", "raw", "raw-http", "raw-dispatch", "core", "node", "node-arrays", "node-floor", "eventsource"];
 /** The raw readers: each node is compared with the fastest of them in the same run. */
 const RAW: Variant[] = ["raw", "raw-http", "raw-dispatch"];
 
@@ -145,7 +146,7 @@ async function measure(serverUrl: string, count: number, rounds: number, avgKb: 
     }
     if (v === "json") row.note += "; RSS holds a batch of 10,000 fresh strings";
     row.note += `; CPU ${cpu(v).toFixed(0)} us/Item`;
-    if ((v === "node" || v === "core" || v === "node-floor") && fastestRaw) {
+    if ((v === "node" || v === "node-arrays" || v === "core" || v === "node-floor") && fastestRaw) {
       const es = medians.get("eventsource");
       const raw = medians.get(fastestRaw)!;
       const floorNode = medians.get("node-floor");
@@ -153,7 +154,8 @@ async function measure(serverUrl: string, count: number, rounds: number, avgKb: 
         `; ${(medians.get(v)! / raw).toFixed(2)} x fastest raw (${fastestRaw}; goal >= 0.9)` +
         `; CPU/Item ${(cpu(v) / cpu(fastestRaw)).toFixed(2)} x raw (goal <= 1.3)` +
         (es ? `; ${(medians.get(v)! / es).toFixed(2)} x eventsource (goal >= 1.5)` : "") +
-        (v === "node" && floorNode ? `; ${(medians.get(v)! / floorNode).toFixed(2)} x the minimal Node-RED node, CPU ${(cpu(v) / cpu("node-floor")).toFixed(2)} x` : "");
+        (v === "node-arrays" ? `; ${(count / median(list.map((x) => x.messages ?? NaN))).toFixed(1)} Items per message` : "") +
+        ((v === "node" || v === "node-arrays") && floorNode ? `; ${(medians.get(v)! / floorNode).toFixed(2)} x the minimal Node-RED node, CPU ${(cpu(v) / cpu("node-floor")).toFixed(2)} x` : "");
     }
     rows.push(row);
   }

@@ -3,6 +3,7 @@ import { checkStac, describeStac } from "../core/stac";
 import { Subscription, type MalformedEvent, type SubscriptionItem, type SubscriptionStateChange } from "../core/subscription";
 import { defineNode, type ConfiguredKit, type NodeDefWithServer } from "./shared/define-node";
 import type { NodeAPI, NodeMessage } from "./shared/node-red";
+import { arraySizeSetting, ItemArrays } from "./shared/item-arrays";
 import { messageIdSequence } from "./shared/message-id";
 import { RateMeter } from "./shared/rate-meter";
 import { persistentStore, ResumeStore } from "./shared/resume-store";
@@ -22,6 +23,8 @@ const REASONS: Record<string, string> = {
 interface SubscribeDef extends NodeDefWithServer {
   package?: string;
   output?: string;
+  messages?: string;
+  arraySize?: number | string;
   stacCheck?: string;
   idleTimeout?: number | string;
   backoffCap?: number | string;
@@ -43,6 +46,8 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
   const positions = resume ? new ResumeStore(node, persistentStore(RED.settings)) : undefined;
   const meter = new RateMeter();
   const nextMsgId = messageIdSequence();
+  const arraySize = def.messages === "array" ? arraySizeSetting(kit.env(String(def.arraySize ?? "")), (value, size) => node.warn(t("warnings.arraySize", { value, size }))) : 0;
+  const arrays = arraySize > 0 ? new ItemArrays<SubscriptionItem>(arraySize, sendArray, (error) => kit.report(error)) : undefined;
   let pkg = kit.env(def.package).trim();
 
   let subscription: Subscription | undefined;
@@ -128,10 +133,22 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
     }
     counts.items += 1;
     meter.add();
-    const msg: NodeMessage = { _msgid: nextMsgId(), payload: outputString ? event.data : event.item, topic: subscribedPackage };
-    if (event.eventId !== undefined) msg.eventId = event.eventId;
+    if (arrays) arrays.add(event);
+    else send(outputString ? event.data : event.item, event.eventId);
+  }
+
+  function send(payload: unknown, eventId: string | undefined): void {
+    const msg: NodeMessage = { _msgid: nextMsgId(), payload, topic: subscribedPackage };
+    if (eventId !== undefined) msg.eventId = eventId;
     node.send(msg);
     positions?.saveSoon(() => positionOf(subscription));
+  }
+
+  /** Arrays mode: msg.eventId is the last id among the array's Items (where a resume starts). */
+  function sendArray(events: SubscriptionItem[]): void {
+    let eventId: string | undefined;
+    for (let i = events.length - 1; i >= 0 && eventId === undefined; i--) eventId = events[i].eventId;
+    send(events.map((e): unknown => (outputString ? e.data : e.item)), eventId);
   }
 
   function onMalformed(event: MalformedEvent): void {
@@ -181,6 +198,7 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
     if (!current) return;
     subscription = undefined;
     await current.close();
+    arrays?.flush();
     await positions?.save(positionOf(current));
     loggedState = "";
   }
