@@ -16,7 +16,7 @@ import { StringDecoder } from "node:string_decoder";
 import { request } from "undici";
 import { LineSplitter } from "../src/core/lines";
 import { repoRoot } from "../test/helpers/paths";
-import { writeBenchNodeSet } from "./bench-node-set";
+import { triggerNodeJs, waitForTrigger, writeBenchNodeSet } from "./bench-node-set";
 import { startProfiler } from "./cpu-profile";
 import { warmUpClients } from "./warm-up";
 import { startEmbeddedNodeRed } from "./embedded-node-red";
@@ -144,10 +144,7 @@ async function runRawHttp(input: WorkerInput): Promise<WorkerResult> {
 const BENCH_NODES_JS = `
 module.exports = function (RED) {
   const bench = globalThis.__datasetBench;
-  RED.nodes.registerType("bench-trigger", function (def) {
-    RED.nodes.createNode(this, def);
-    bench.trigger = (msg) => this.send(msg);
-  });
+  ${triggerNodeJs("bench-trigger")}
   RED.nodes.registerType("bench-floor", function (def) {
     RED.nodes.createNode(this, def);
     this.on("input", (msg, send, done) => {
@@ -208,9 +205,7 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
     { id: "fin", type: "bench-done", z: "tab", wires: [] },
   ];
   const RED = await startEmbeddedNodeRed({ userDir, flows, token: input.token, nodesDir: [benchNodes, join(repoRoot, "nodes")] });
-  const deadline = Date.now() + 60_000;
-  while (!bench.trigger && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  if (!bench.trigger) throw new Error("the bench flow did not start");
+  const trigger = await waitForTrigger(bench);
   await warmUp(input);
   const idle = await settle();
   const idleHeap = process.memoryUsage().heapUsed / 1048576;
@@ -219,7 +214,7 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
   const started = process.hrtime.bigint();
   const completion = new Promise<any>((resolve) => (bench.finished = resolve));
   const url = `${input.apiUrl}/api/dataset/v1/${encodeURIComponent(input.package)}/stream/?${input.query}`;
-  bench.trigger({ url });
+  trigger({ url });
   const done = await completion;
   while (bench.count < done.payload.items) await new Promise((r) => setTimeout(r, 5));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;

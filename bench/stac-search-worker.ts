@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { request } from "undici";
 import { ApiAuth, normalizeSearch, StacApiClient } from "../src/core/stac-search";
 import { repoRoot } from "../test/helpers/paths";
-import { writeBenchNodeSet } from "./bench-node-set";
+import { triggerNodeJs, waitForTrigger, writeBenchNodeSet } from "./bench-node-set";
 import { startEmbeddedNodeRed } from "./embedded-node-red";
 import { startProfiler } from "./cpu-profile";
 import { runAsBenchWorker } from "./worker-protocol";
@@ -82,10 +82,7 @@ async function runCore(input: StacWorkerInput): Promise<StacWorkerResult> {
 const BENCH_NODES_JS = `
 module.exports = function (RED) {
   const bench = globalThis.__stacBench;
-  RED.nodes.registerType("stac-bench-trigger", function (def) {
-    RED.nodes.createNode(this, def);
-    bench.trigger = (msg) => this.send(msg);
-  });
+  ${triggerNodeJs("stac-bench-trigger")}
   RED.nodes.registerType("stac-bench-sink", function (def) {
     RED.nodes.createNode(this, def);
     this.on("input", (msg, send, done) => { bench.count++; done(); });
@@ -111,14 +108,12 @@ async function runNode(input: StacWorkerInput): Promise<StacWorkerResult> {
     { id: "fin", type: "stac-bench-done", z: "tab", wires: [] },
   ];
   const RED = await startEmbeddedNodeRed({ userDir, flows, token: "", nodesDir: [benchNodes, join(repoRoot, "nodes")] });
-  const deadline = Date.now() + 60_000;
-  while (!bench.trigger && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  if (!bench.trigger) throw new Error("the bench flow did not start");
+  const trigger = await waitForTrigger(bench);
   const stopProfiler = await startProfiler("stac-node");
   const stop = sampler();
   const started = process.hrtime.bigint();
   const completion = new Promise<any>((resolve) => (bench.finished = resolve));
-  bench.trigger({});
+  trigger({});
   const done = await completion;
   while (bench.count < done.payload.items) await new Promise((r) => setTimeout(r, 5));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -17,7 +17,7 @@ import { SseParser } from "../src/core/sse";
 import { Subscription } from "../src/core/subscription";
 import { openStream } from "../src/core/stream-dispatch";
 import { repoRoot } from "../test/helpers/paths";
-import { writeBenchNodeSet } from "./bench-node-set";
+import { triggerNodeJs, waitForTrigger, writeBenchNodeSet } from "./bench-node-set";
 import { startProfiler } from "./cpu-profile";
 import { warmUpClients } from "./warm-up";
 import { startEmbeddedNodeRed } from "./embedded-node-red";
@@ -104,6 +104,67 @@ async function readStream(input: WorkerInput, onData: (data: string) => void): P
   for await (const chunk of response.body) for (const event of parser.push(chunk as Buffer)) onData(event.data);
 }
 
+/** Reads the stream over node:http; `onData` gets each chunk as the socket delivered it. */
+function readStreamHttp(input: WorkerInput, onData: (chunk: Buffer) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const { get } = require("node:http") as typeof import("node:http");
+    get(input.url, { headers: headers(input) }, (res) => {
+      res.on("data", onData);
+      res.on("end", resolve);
+      res.on("error", reject);
+    }).on("error", reject);
+  });
+}
+
+/** What every raw reader does per chunk: our SSE parser, then JSON.parse of each event's data. */
+function sseJsonItems(): { push(chunk: Uint8Array): void; readonly items: number } {
+  const parser = new SseParser();
+  let items = 0;
+  let keep: unknown;
+  return {
+    push(chunk) {
+      for (const event of parser.push(chunk)) {
+        keep = JSON.parse(event.data);
+        items++;
+      }
+      void keep;
+    },
+    get items() {
+      return items;
+    },
+  };
+}
+
+/** Counts events by their blank line ("\n\n") without parsing them: the read-and-discard readers. */
+function eventEndCounter(): { push(chunk: Buffer): void; readonly items: number } {
+  let items = 0;
+  let lastWasLf = false;
+  return {
+    push(buf) {
+      let i = buf.indexOf(10);
+      while (i !== -1) {
+        if ((i === 0 && lastWasLf) || (i > 0 && buf[i - 1] === 10)) items++;
+        i = buf.indexOf(10, i + 1);
+      }
+      lastWasLf = buf[buf.length - 1] === 10;
+    },
+    get items() {
+      return items;
+    },
+  };
+}
+
+/** Reads the whole stream (untimed): how many events, and each distinct event data once. */
+async function distinctEventData(input: WorkerInput): Promise<{ received: number; strings: string[] }> {
+  const seen = new Set<string>();
+  let received = 0;
+  await readStream(input, (d) => {
+    received++;
+    seen.add(d);
+  });
+  return { received, strings: [...seen] };
+}
+
 /**
  * JSON.parse alone on the same Items, made fair: every parse gets a fresh string (decoded from the
  * Item's bytes, untimed, in batches of 10,000, ~75 MB, larger than the CPU caches), and only the
@@ -111,17 +172,9 @@ async function readStream(input: WorkerInput, onData: (data: string) => void): P
  * and overstates the floor by ~1.5-2x.
  */
 async function runJson(input: WorkerInput): Promise<WorkerResult> {
-  const distinct: Buffer[] = [];
-  const seen = new Set<string>();
-  let received = 0;
-  await readStream(input, (d) => {
-    received++;
-    if (!seen.has(d)) {
-      seen.add(d);
-      distinct.push(Buffer.from(d));
-    }
-  });
-  seen.clear();
+  const { received, strings } = await distinctEventData(input);
+  const distinct = strings.map((d) => Buffer.from(d));
+  strings.length = 0;
   await settle();
   const peak = sampler();
   const BATCH = 10_000;
@@ -148,32 +201,14 @@ async function runMemory(input: WorkerInput): Promise<WorkerResult> {
   const response = await request(input.url, { headers: headers(input), bodyTimeout: 0 });
   for await (const chunk of response.body) chunks.push(chunk as Buffer);
   const measured = await startMeasuring(input);
-  const parser = new SseParser();
-  let items = 0;
-  let keep: unknown;
-  for (const chunk of chunks) {
-    for (const event of parser.push(chunk)) {
-      keep = JSON.parse(event.data);
-      items++;
-    }
-  }
-  void keep;
-  return measured(items);
+  const reader = sseJsonItems();
+  for (const chunk of chunks) reader.push(chunk);
+  return measured(reader.items);
 }
 
 /** The old floor, for comparison: the same 1,000 strings parsed again and again (hot in the CPU cache). */
 async function runJsonHot(input: WorkerInput): Promise<WorkerResult> {
-  const strings: string[] = [];
-  const seen = new Set<string>();
-  let received = 0;
-  await readStream(input, (d) => {
-    received++;
-    if (!seen.has(d)) {
-      seen.add(d);
-      strings.push(d);
-    }
-  });
-  seen.clear();
+  const { received, strings } = await distinctEventData(input);
   await settle();
   const peak = sampler();
   const started = process.hrtime.bigint();
@@ -184,103 +219,25 @@ async function runJsonHot(input: WorkerInput): Promise<WorkerResult> {
   return { items: received, seconds, peakRssMb: peak.stop() };
 }
 
-/** Reads and discards the bytes (the ceiling the server and loopback allow); counts events by their "\n\n". */
-async function runBytes(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring(input);
-  let items = 0;
-  let lastWasLf = false;
+/** How a raw reader gets the stream's chunks; resolves at the end of the stream. */
+type Transport = (input: WorkerInput, onData: (chunk: Buffer) => void) => Promise<void>;
+
+const viaUndiciRequest: Transport = async (input, onData) => {
   const response = await request(input.url, { headers: headers(input), bodyTimeout: 0 });
-  for await (const chunk of response.body) {
-    const buf = chunk as Buffer;
-    let i = buf.indexOf(10);
-    while (i !== -1) {
-      if ((i === 0 && lastWasLf) || (i > 0 && buf[i - 1] === 10)) items++;
-      i = buf.indexOf(10, i + 1);
-    }
-    lastWasLf = buf[buf.length - 1] === 10;
-  }
-  return measured(items);
-}
+  for await (const chunk of response.body) onData(chunk as Buffer);
+};
+const viaNodeHttp: Transport = readStreamHttp;
+/** undici's dispatch API (no Readable body): what the Subscription reads through. */
+const viaUndiciDispatch: Transport = (input, onData) => openStream({ url: input.url, headers: headers(input) }, { onHead: () => undefined, onData }).done;
 
-/** As runBytes, over node:http (to tell undici's share of the reading cost). */
-async function runBytesHttp(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring(input);
-  let items = 0;
-  await new Promise<void>((resolve, reject) => {
-    const { get } = require("node:http") as typeof import("node:http");
-    get(input.url, { headers: headers(input) }, (res) => {
-      let lastWasLf = false;
-      res.on("data", (buf: Buffer) => {
-        let i = buf.indexOf(10);
-        while (i !== -1) {
-          if ((i === 0 && lastWasLf) || (i > 0 && buf[i - 1] === 10)) items++;
-          i = buf.indexOf(10, i + 1);
-        }
-        lastWasLf = buf[buf.length - 1] === 10;
-      });
-      res.on("end", resolve);
-      res.on("error", reject);
-    }).on("error", reject);
-  });
-  return measured(items);
-}
-
-async function runRaw(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring(input);
-  let items = 0;
-  let keep: unknown;
-  await readStream(input, (d) => {
-    keep = JSON.parse(d);
-    items++;
-  });
-  void keep;
-  return measured(items);
-}
-
-/** As runRaw, over node:http. */
-async function runRawHttp(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring(input);
-  let items = 0;
-  let keep: unknown;
-  const parser = new SseParser();
-  await new Promise<void>((resolve, reject) => {
-    const { get } = require("node:http") as typeof import("node:http");
-    get(input.url, { headers: headers(input) }, (res) => {
-      res.on("data", (buf: Buffer) => {
-        for (const event of parser.push(buf)) {
-          keep = JSON.parse(event.data);
-          items++;
-        }
-      });
-      res.on("end", resolve);
-      res.on("error", reject);
-    }).on("error", reject);
-  });
-  void keep;
-  return measured(items);
-}
-
-/** As runRaw, over undici's dispatch API (no Readable body): what the Subscription reads through. */
-async function runRawDispatch(input: WorkerInput): Promise<WorkerResult> {
-  const measured = await startMeasuring(input);
-  let items = 0;
-  let keep: unknown;
-  const parser = new SseParser();
-  const handle = openStream(
-    { url: input.url, headers: headers(input) },
-    {
-      onHead: () => undefined,
-      onData: (chunk) => {
-        for (const event of parser.push(chunk)) {
-          keep = JSON.parse(event.data);
-          items++;
-        }
-      },
-    },
-  );
-  await handle.done;
-  void keep;
-  return measured(items);
+/** A raw reader: one transport, and one thing done with each chunk; timed from before the request. */
+function rawReader(transport: Transport, perChunk: () => { push(chunk: Buffer): void; readonly items: number }) {
+  return async (input: WorkerInput): Promise<WorkerResult> => {
+    const measured = await startMeasuring(input);
+    const reader = perChunk();
+    await transport(input, (chunk) => reader.push(chunk));
+    return measured(reader.items);
+  };
 }
 
 /** Our core Subscription (reconnecting reader, de-dup, yields after each chunk), no Node-RED. */
@@ -366,10 +323,7 @@ async function runUndiciEventSource(input: WorkerInput): Promise<WorkerResult> {
 const BENCH_NODES_JS = `
 module.exports = function (RED) {
   const bench = globalThis.__subscribeBench;
-  RED.nodes.registerType("bench-sub-trigger", function (def) {
-    RED.nodes.createNode(this, def);
-    bench.trigger = (msg) => this.send(msg);
-  });
+  ${triggerNodeJs("bench-sub-trigger")}
   // The floor of any Node-RED source node: node:http + our SSE parser + JSON.parse + one send per
   // Item, nothing else (no reconnect, de-dup, status or flow control).
   RED.nodes.registerType("bench-sub-floor", function (def) {
@@ -412,16 +366,14 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
     { id: "sink", type: "bench-sub-sink", z: "tab", wires: [] },
   ];
   const RED = await startEmbeddedNodeRed({ userDir, flows, token: input.token, nodesDir: [benchNodes, join(repoRoot, "nodes")] });
-  const deadline = Date.now() + 60_000;
-  while (!bench.trigger && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  if (!bench.trigger) throw new Error("the bench flow did not start");
+  const trigger = await waitForTrigger(bench);
   await warmUp(input);
   await settle();
   const peak = sampler();
   const profiler = await startProfiler(`subscribe-${input.variant}`);
   const finished = new Promise<void>((r) => (bench.finished = r));
   const started = process.hrtime.bigint();
-  bench.trigger({ action: "connect" });
+  trigger({ action: "connect" });
   await finished;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const peakRssMb = peak.stop();
@@ -432,13 +384,14 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
 }
 
 const RUNNERS: Record<Variant, (input: WorkerInput) => Promise<WorkerResult>> = {
-  bytes: runBytes,
-  "bytes-http": runBytesHttp,
+  // Read and discard the bytes (the ceiling the server and loopback allow), over undici and node:http.
+  bytes: rawReader(viaUndiciRequest, eventEndCounter),
+  "bytes-http": rawReader(viaNodeHttp, eventEndCounter),
   json: runJson,
   "json-hot": runJsonHot,
-  raw: runRaw,
-  "raw-http": runRawHttp,
-  "raw-dispatch": runRawDispatch,
+  raw: rawReader(viaUndiciRequest, sseJsonItems),
+  "raw-http": rawReader(viaNodeHttp, sseJsonItems),
+  "raw-dispatch": rawReader(viaUndiciDispatch, sseJsonItems),
   core: runCore,
   eventsource: runEventsourcePackage,
   "undici-es": runUndiciEventSource,
