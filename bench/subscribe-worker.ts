@@ -6,6 +6,7 @@
 //   undici-es:   undici's EventSource + JSON.parse
 //   node:        a real Node-RED runtime (RED.init/RED.start) running datasphere-subscribe-in into a sink node
 //   node-arrays: the same with subscribe-in's arrays mode (arrays of up to 100 Items; the sink counts payload.length)
+//   raw-in-runtime: the raw-http reader in a process that also hosts the node rows' Node-RED runtime, idle
 //   node-floor:  the same runtime with a minimal source node instead (node:http + SseParser + JSON.parse +
 //                send): what Node-RED's per-message delivery costs any node
 // Input: one JSON argument. Output: one JSON line on stdout.
@@ -23,7 +24,7 @@ import { warmUpClients } from "./warm-up";
 import { startEmbeddedNodeRed } from "./embedded-node-red";
 import { runAsBenchWorker } from "./worker-protocol";
 
-export type Variant = "bytes" | "bytes-http" | "raw-http" | "raw-dispatch" | "core" | "json" | "json-hot" | "raw" | "eventsource" | "undici-es" | "node" | "node-arrays" | "node-floor" | "memory";
+export type Variant = "bytes" | "bytes-http" | "raw-http" | "raw-dispatch" | "core" | "json" | "json-hot" | "raw" | "eventsource" | "undici-es" | "node" | "node-arrays" | "node-floor" | "memory" | "raw-in-runtime";
 
 export interface WorkerInput {
   variant: Variant;
@@ -350,7 +351,8 @@ module.exports = function (RED) {
 };
 `;
 
-async function runNode(input: WorkerInput): Promise<WorkerResult> {
+/** The embedded Node-RED runtime of the node rows (subscribe-in or the floor node wired to a sink), started and idle. */
+async function startBenchRuntime(input: WorkerInput) {
   const floor = input.variant === "node-floor";
   const arrays = input.variant === "node-arrays" ? { messages: "array", arraySize: 100 } : {};
   const bench = { count: 0, messages: 0, target: input.count, trigger: undefined as undefined | ((msg: unknown) => void), finished: () => {}, SseParser, url: input.url, headers: headers(input) };
@@ -367,20 +369,45 @@ async function runNode(input: WorkerInput): Promise<WorkerResult> {
   ];
   const RED = await startEmbeddedNodeRed({ userDir, flows, token: input.token, nodesDir: [benchNodes, join(repoRoot, "nodes")] });
   const trigger = await waitForTrigger(bench);
+  return {
+    bench,
+    trigger,
+    async stop() {
+      await RED.stop();
+      rmSync(userDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function runNode(input: WorkerInput): Promise<WorkerResult> {
+  const runtime = await startBenchRuntime(input);
+  const { bench } = runtime;
   await warmUp(input);
   await settle();
   const peak = sampler();
   const profiler = await startProfiler(`subscribe-${input.variant}`);
   const finished = new Promise<void>((r) => (bench.finished = r));
   const started = process.hrtime.bigint();
-  trigger({ action: "connect" });
+  runtime.trigger({ action: "connect" });
   await finished;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const peakRssMb = peak.stop();
   await profiler?.();
-  await RED.stop();
-  rmSync(userDir, { recursive: true, force: true });
+  await runtime.stop();
   return { items: bench.count, messages: bench.messages, seconds, peakRssMb };
+}
+
+/**
+ * The node:http raw reader run in a process that also hosts the node rows' Node-RED runtime, idle (no
+ * message sent): what the host process itself (its heap, its collector) costs a reader.
+ */
+async function runRawInRuntime(input: WorkerInput): Promise<WorkerResult> {
+  const runtime = await startBenchRuntime(input);
+  try {
+    return await rawReader(viaNodeHttp, sseJsonItems)(input);
+  } finally {
+    await runtime.stop();
+  }
 }
 
 const RUNNERS: Record<Variant, (input: WorkerInput) => Promise<WorkerResult>> = {
@@ -392,6 +419,7 @@ const RUNNERS: Record<Variant, (input: WorkerInput) => Promise<WorkerResult>> = 
   raw: rawReader(viaUndiciRequest, sseJsonItems),
   "raw-http": rawReader(viaNodeHttp, sseJsonItems),
   "raw-dispatch": rawReader(viaUndiciDispatch, sseJsonItems),
+  "raw-in-runtime": runRawInRuntime,
   core: runCore,
   eventsource: runEventsourcePackage,
   "undici-es": runUndiciEventSource,

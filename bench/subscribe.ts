@@ -82,11 +82,12 @@ const LABELS: Record<Variant, string> = {
   "node-arrays": "node, arrays of 100: subscribe-in (Messages: arrays of up to 100 Items) -> downstream node",
   memory: "in memory: our SSE parser + JSON.parse on the bytes already read (no socket)",
   "node-floor": "floor: minimal Node-RED node (node:http + our parser + JSON.parse + send) -> downstream node",
+  "raw-in-runtime": "node:http + our SSE parser + JSON.parse in a process hosting an idle Node-RED runtime (no messages)",
 };
 
 /** Every variant at 10k and 100k Items; the slow peers sit out the 1M round (minutes each, nothing new). */
-const VARIANTS: Variant[] = ["bytes", "json", "memory", "raw", "raw-http", "raw-dispatch", "core", "node", "node-arrays", "node-floor", "eventsource", "undici-es"];
-const VARIANTS_1M: Variant[] = ["bytes", "json", "memory", "raw", "raw-http", "raw-dispatch", "core", "node", "node-arrays", "node-floor", "eventsource"];
+const VARIANTS: Variant[] = ["bytes", "json", "memory", "raw", "raw-http", "raw-dispatch", "raw-in-runtime", "core", "node", "node-arrays", "node-floor", "eventsource", "undici-es"];
+const VARIANTS_1M: Variant[] = ["bytes", "json", "memory", "raw", "raw-http", "raw-dispatch", "raw-in-runtime", "core", "node", "node-arrays", "node-floor", "eventsource"];
 /** The raw readers: each node is compared with the fastest of them in the same run. */
 const RAW: Variant[] = ["raw", "raw-http", "raw-dispatch"];
 
@@ -146,7 +147,7 @@ async function measure(serverUrl: string, count: number, rounds: number, avgKb: 
     }
     if (v === "json") row.note += "; RSS holds a batch of 10,000 fresh strings";
     row.note += `; CPU ${cpu(v).toFixed(0)} us/Item`;
-    if ((v === "node" || v === "node-arrays" || v === "core" || v === "node-floor") && fastestRaw) {
+    if ((v === "node" || v === "node-arrays" || v === "core" || v === "node-floor" || v === "raw-in-runtime") && fastestRaw) {
       const es = medians.get("eventsource");
       const raw = medians.get(fastestRaw)!;
       const floorNode = medians.get("node-floor");
