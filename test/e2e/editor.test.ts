@@ -85,7 +85,7 @@ describe("e2e: the editor in a real browser", function () {
   });
 
   async function openEditor(): Promise<void> {
-    await openEditorPage(page, nr!.url, TYPES.filter((t) => existsSync(join(repoRoot, "nodes", `${t}.html`))));
+    await openEditorPage(page, nr!.url, TYPES.filter((t) => existsSync(join(repoRoot, "nodes", `${t}.html`))), () => nr!.log());
   }
 
   function takeConsoleErrors(): string[] {

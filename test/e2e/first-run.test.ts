@@ -81,7 +81,7 @@ describe("e2e: first run in a real browser (the README's environment-variable ro
         settings: { editorTheme: { palette: { catalogues: [] } } },
         env: { DATASPHERE_API_URL: sandbox.url, DATASPHERE_PUBLISH_URL: sandbox.publishUrl, DATASPHERE_TOKEN: SANDBOX_TOKEN },
       });
-      await openEditor(page, nr.url, ["datasphere-config"]);
+      await openEditor(page, nr.url, ["datasphere-config"], () => nr?.log() ?? "");
     });
 
     after(async () => {
@@ -185,7 +185,7 @@ describe("e2e: first run in a real browser (the README's environment-variable ro
         ],
         settings: { editorTheme: { palette: { catalogues: [] } } },
       });
-      await openEditor(page, nr.url, ["datasphere-config"]);
+      await openEditor(page, nr.url, ["datasphere-config"], () => nr?.log() ?? "");
     });
 
     after(async () => {
@@ -271,7 +271,7 @@ describe("e2e: first run in a real browser (the README's environment-variable ro
       const editorUrl = /Node-RED editor:\s+(http:\/\/\S+)/.exec(output)![1];
 
       const opened = Date.now();
-      await openEditor(page, editorUrl, ["datasphere-config"]);
+      await openEditor(page, editorUrl, ["datasphere-config"], () => output);
       const editorReadyMs = Date.now() - opened;
       await waitFor(async () => (await debugItemCount(page)) >= 1, "an Item in the Debug sidebar", 60_000);
       const firstItemMs = Date.now() - opened;

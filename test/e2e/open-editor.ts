@@ -9,9 +9,10 @@ declare const document: any;
  * registered, the palette is drawn and a workspace is active. Twice in CI (Node-RED 5 and 4.1, with
  * the whole suite running) the editor was not ready after 90 s, and it never reproduced alone. After
  * `firstWaitMs` this says what was missing (types, palette, workspace, page errors, requests that
- * failed or never finished), then reloads once, as a user would, and requires a ready editor.
+ * failed or never finished, and the Node-RED log's warnings and errors when `runtimeLog` is given),
+ * then reloads once, as a user would, and requires a ready editor.
  */
-export async function openEditor(page: Page, url: string, types: string[], firstWaitMs = 45_000): Promise<void> {
+export async function openEditor(page: Page, url: string, types: string[], runtimeLog?: () => string, firstWaitMs = 45_000): Promise<void> {
   const problems: string[] = [];
   const pending = new Set<Request>();
   const onRequest = (request: Request) => pending.add(request);
@@ -48,7 +49,8 @@ export async function openEditor(page: Page, url: string, types: string[], first
         return { red: !!RED, types: want.filter((t) => !RED?.nodes?.getType?.(t)), palette: !!document.querySelector(".red-ui-palette-node"), workspace: !!RED?.workspaces?.active?.() };
       }, types);
       const unfinished = [...pending].map((r) => `${r.method()} ${r.url()}`);
-      console.log(`      the editor was not ready after ${firstWaitMs / 1000} s: ${JSON.stringify({ missing, unfinished, problems: problems.slice(0, 8) })}; reloading once`);
+      const runtime = (runtimeLog?.() ?? "").split("\n").filter((line) => /warn|error|datasphere|missing/i.test(line)).slice(-30);
+      console.log(`      the editor was not ready after ${firstWaitMs / 1000} s: ${JSON.stringify({ missing, unfinished, problems: problems.slice(0, 8), runtime })}; reloading once`);
       await page.reload({ waitUntil: "load" });
       await ready(60_000);
     }
