@@ -4,8 +4,8 @@
 // test runner and tools. ajv, ajv-formats and stac-migrate stay external: installed dependencies,
 // loaded only when a schema check needs them.
 import { build } from "esbuild";
-import { readdirSync, statSync, mkdirSync, chmodSync, existsSync, writeFileSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { readdirSync, statSync, mkdirSync, chmodSync, existsSync, writeFileSync, renameSync, rmSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { toLineSourceMap } from "./line-source-map.cjs";
 
 const external = ["ws", "undici", "bufferutil", "utf-8-validate", "node-red", "playwright-core", "ajv", "ajv-formats", "@radiantearth/stac-migrate"];
@@ -28,19 +28,41 @@ function tsFiles(dir) {
 
 const nodeTypes = readdirSync("src/nodes").filter((f) => /^datasphere-.*\.ts$/.test(f)).map((f) => f.replace(/\.ts$/, "")).sort();
 const library = nodeTypes.map((type) => `  ${JSON.stringify(type)}: require("./src/nodes/${type}.ts"),`).join("\n");
-rmSync("nodes/lib", { recursive: true, force: true });
 mkdirSync("nodes/lib", { recursive: true });
-for (const type of nodeTypes) {
-  writeFileSync(join("nodes", `${type}.js`), `"use strict";\n// Built by scripts/build.mjs: the ${type} node, from the shared bundle.\nmodule.exports = require("./lib/datasphere.js")[${JSON.stringify(type)}];\n`);
+
+/**
+ * Replaces a file whole (write beside it, then rename): a Node-RED, a test or `npm start` loading the
+ * nodes while a build runs (npm 10's `npm pack` runs `prepare` even with --ignore-scripts) sees the
+ * old file or the new one, never none or half of one.
+ */
+function replaceFile(path, contents) {
+  mkdirSync(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, contents);
+  renameSync(temporary, path);
 }
-await Promise.all([
-  build({ ...shipped, stdin: { contents: `module.exports = {\n${library}\n};\n`, resolveDir: ".", sourcefile: "nodes-entry.js", loader: "js" }, outfile: "nodes/lib/datasphere.js" }),
+
+/** Writes esbuild's in-memory outputs; source maps reduced to one mapping per source line. */
+function writeOutputs(result) {
+  for (const file of result.outputFiles) replaceFile(file.path, file.path.endsWith(".map") && shippedMaps.has(file.path) ? toLineSourceMap(file.text) : file.contents);
+}
+
+const shippedMaps = new Set(["nodes/lib/datasphere.js.map", "bin/datasphere-sandbox.js.map"].map((p) => resolve(p)));
+for (const type of nodeTypes) {
+  replaceFile(join("nodes", `${type}.js`), `"use strict";\n// Built by scripts/build.mjs: the ${type} node, from the shared bundle.\nmodule.exports = require("./lib/datasphere.js")[${JSON.stringify(type)}];\n`);
+}
+const results = await Promise.all([
+  build({ ...shipped, write: false, stdin: { contents: `module.exports = {\n${library}\n};\n`, resolveDir: ".", sourcefile: "nodes-entry.js", loader: "js" }, outfile: "nodes/lib/datasphere.js" }),
   ...(existsSync("src/sandbox/cli.ts")
-    ? [build({ ...shipped, entryPoints: ["src/sandbox/cli.ts"], outfile: "bin/datasphere-sandbox.js", banner: { js: "#!/usr/bin/env node" } })]
+    ? [build({ ...shipped, write: false, entryPoints: ["src/sandbox/cli.ts"], outfile: "bin/datasphere-sandbox.js", banner: { js: "#!/usr/bin/env node" } })]
     : []),
-  build({ ...common, bundle: false, sourcemap: false, entryPoints: ["src", "test", "bench", "scripts"].flatMap(tsFiles), outdir: "build", outbase: "." }),
+  build({ ...common, write: false, bundle: false, sourcemap: false, entryPoints: ["src", "test", "bench", "scripts"].flatMap(tsFiles), outdir: "build", outbase: "." }),
 ]);
-for (const map of ["nodes/lib/datasphere.js.map", "bin/datasphere-sandbox.js.map"]) {
-  if (existsSync(map)) writeFileSync(map, toLineSourceMap(readFileSync(map, "utf8")));
+results.forEach(writeOutputs);
+// Files a former build left in nodes/lib that this one did not write.
+const written = new Set(results.flatMap((r) => r.outputFiles.map((f) => f.path)));
+for (const name of readdirSync("nodes/lib")) {
+  const path = resolve("nodes/lib", name);
+  if (!written.has(path) && !name.endsWith(".tmp")) rmSync(path, { force: true });
 }
 if (existsSync("bin/datasphere-sandbox.js")) chmodSync("bin/datasphere-sandbox.js", 0o755);

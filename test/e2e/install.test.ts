@@ -70,7 +70,9 @@ describe("e2e: npm pack, install into a fresh Node-RED user directory, load", fu
 
   before(async function () {
     packDir = mkdtempSync(join(tmpdir(), "nr-pack-"));
-    // --ignore-scripts: `prepare` would rebuild what `npm test` has just built.
+    // --ignore-scripts: `prepare` would rebuild what `npm test` has just built. npm 10 (the one Node-RED
+    // puts in node_modules/.bin, first on npm test's PATH) runs it anyway: scripts/build.mjs replaces
+    // files whole, so the Node-RED processes of the other tests never see the bundle missing.
     const pack = await run(npm, ["pack", "--json", "--ignore-scripts", "--pack-destination", packDir], repoRoot, 120_000);
     assert.equal(pack.code, 0, `npm pack failed:\n${pack.output}`);
     const json = pack.output.slice(pack.output.indexOf("["));
