@@ -59,10 +59,19 @@ const results = await Promise.all([
   build({ ...common, write: false, bundle: false, sourcemap: false, entryPoints: ["src", "test", "bench", "scripts"].flatMap(tsFiles), outdir: "build", outbase: "." }),
 ]);
 results.forEach(writeOutputs);
-// Files a former build left in nodes/lib that this one did not write.
+// Files a former build left in nodes/lib that this one did not write (a build running now keeps its .tmp).
 const written = new Set(results.flatMap((r) => r.outputFiles.map((f) => f.path)));
+const running = (pid) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error.code === "EPERM";
+  }
+};
 for (const name of readdirSync("nodes/lib")) {
   const path = resolve("nodes/lib", name);
-  if (!written.has(path) && !name.endsWith(".tmp")) rmSync(path, { force: true });
+  const temporaryOf = /\.(\d+)\.tmp$/.exec(name);
+  if (!written.has(path) && !(temporaryOf && running(Number(temporaryOf[1])))) rmSync(path, { force: true });
 }
 if (existsSync("bin/datasphere-sandbox.js")) chmodSync("bin/datasphere-sandbox.js", 0o755);
