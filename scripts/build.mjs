@@ -44,7 +44,7 @@ function replaceFile(path, contents) {
 
 /** Writes esbuild's in-memory outputs; source maps reduced to one mapping per source line. */
 function writeOutputs(result) {
-  for (const file of result.outputFiles) replaceFile(file.path, file.path.endsWith(".map") && shippedMaps.has(file.path) ? toLineSourceMap(file.text) : file.contents);
+  for (const file of result.outputFiles) replaceFile(file.path, shippedMaps.has(file.path) ? toLineSourceMap(file.text) : file.contents);
 }
 
 const shippedMaps = new Set(["nodes/lib/datasphere.js.map", "bin/datasphere-sandbox.js.map"].map((p) => resolve(p)));

@@ -6,11 +6,11 @@ declare const document: any;
 
 /**
  * Opens the Node-RED editor at `url` and waits until it is usable: the given node types are
- * registered, the palette is drawn and a workspace is active. Twice in CI (Node-RED 5 and 4.1, with
- * the whole suite running) the editor was not ready after 90 s, and it never reproduced alone. After
- * `firstWaitMs` this says what was missing (types, palette, workspace, page errors, requests that
- * failed or never finished, and the Node-RED log's warnings and errors when `runtimeLog` is given),
- * then reloads once, as a user would, and requires a ready editor.
+ * registered, the palette is drawn and a workspace is active. After `firstWaitMs` it says what was
+ * missing (types, palette, workspace, page errors, requests that failed or never finished, and the
+ * Node-RED log's warnings and errors when `runtimeLog` is given), then reloads once, as a user would,
+ * and requires a ready editor. These lines found why editors lacked our types in full runs: a rebuild
+ * of the checkout during the suite (fixed in scripts/build.mjs; test/e2e/build.test.ts).
  */
 export async function openEditor(page: Page, url: string, types: string[], runtimeLog?: () => string, firstWaitMs = 45_000): Promise<void> {
   const problems: string[] = [];
