@@ -10,7 +10,7 @@
 // Each measurement runs in its own process (bench/subscribe-worker.ts). The SSE server runs here and
 // serves sandbox Items (3-12 KB, recorded once, encoded once) from memory.
 // BENCH_SUBSCRIBE_VARIANTS=raw,raw-http,... picks other variants (bytes-http and raw-http use node:http);
-// BENCH_SUBSCRIBE_ROUNDS=n gives --quick more rounds.
+// BENCH_SUBSCRIBE_ROUNDS=n gives --quick more rounds, BENCH_SUBSCRIBE_COUNT=n more Items (default 10,000).
 import { request } from "undici";
 import { startSandbox } from "../src/sandbox";
 import { median, type BenchRow } from "./bench-row";
@@ -172,7 +172,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
   ];
   // Cost growth: time should grow linearly with the count, peak RSS stay flat.
   const plan: Array<{ count: number; rounds: number }> = opts.quick
-    ? [{ count: 10_000, rounds: Number(process.env.BENCH_SUBSCRIBE_ROUNDS ?? 1) }]
+    ? [{ count: Number(process.env.BENCH_SUBSCRIBE_COUNT ?? 10_000), rounds: Number(process.env.BENCH_SUBSCRIBE_ROUNDS ?? 1) }]
     : [
         { count: 10_000, rounds: 5 },
         { count: 100_000, rounds: 3 },

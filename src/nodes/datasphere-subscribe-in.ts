@@ -1,13 +1,16 @@
 import { DatasphereError } from "../core/errors";
 import { checkStac, describeStac } from "../core/stac";
 import { Subscription, type MalformedEvent, type SubscriptionItem, type SubscriptionStateChange } from "../core/subscription";
+import { ItemsInFlight } from "../core/subscription/items-in-flight";
+import type { DeliveryObserver } from "../core/dataset/pull-session";
 import { defineNode, type ConfiguredKit, type NodeDefWithServer } from "./shared/define-node";
+import { hasMessageHooks, observeDeliveries } from "./shared/delivery-hooks";
 import type { NodeAPI, NodeMessage } from "./shared/node-red";
 import { arraySizeSetting, ItemArrays } from "./shared/item-arrays";
 import { messageIdSequence } from "./shared/message-id";
 import { RateMeter } from "./shared/rate-meter";
 import { persistentStore, ResumeStore } from "./shared/resume-store";
-import { booleanFrom, numberOr } from "./shared/settings";
+import { booleanFrom, numberOr, positiveInt } from "./shared/settings";
 
 const TYPE = "datasphere-subscribe-in";
 const REASONS: Record<string, string> = {
@@ -31,6 +34,8 @@ interface SubscribeDef extends NodeDefWithServer {
   connectTimeout?: number | string;
   autoConnect?: boolean | string;
   resume?: boolean | string;
+  window?: number | string;
+  stallTimeout?: number | string;
 }
 
 function start(kit: ConfiguredKit<SubscribeDef>) {
@@ -49,6 +54,20 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
   const arraySize = def.messages === "array" ? arraySizeSetting(kit.env(String(def.arraySize ?? "")), (value, size) => node.warn(t("warnings.arraySize", { value, size }))) : 0;
   const arrays = arraySize > 0 ? new ItemArrays<SubscriptionItem>(arraySize, sendArray, (error) => kit.report(error)) : undefined;
   let pkg = kit.env(def.package).trim();
+  const windowItems = positiveInt(kit.env(String(def.window ?? "")), 1000);
+  const stallMs = seconds(def.stallTimeout, 60);
+  const inFlight = hasMessageHooks(RED)
+    ? new ItemsInFlight({
+        maxItems: windowItems,
+        stallMs,
+        release: (items) => subscription?.release(items),
+        onStall: (items) => node.warn(t("warnings.stalled", { items, seconds: stallMs / 1000 })),
+      })
+    : undefined;
+  /** Registered at the first message (the wired nodes exist by then), removed when the node closes. */
+  let deliveries: DeliveryObserver | undefined;
+  /** With flow control, where a resume starts: the id of the last Item sent (later ones may still wait in the backlog). */
+  let lastSentId = "";
 
   let subscription: Subscription | undefined;
   let subscribedPackage = "";
@@ -61,13 +80,15 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
   const counts = { items: 0, invalid: 0 };
 
   const reasonText = (error: DatasphereError | undefined) => t(REASONS[error?.code ?? ""] ?? "reason.network", { status: error?.status });
-  const positionOf = (current: Subscription | undefined) => (current ? { package: subscribedPackage, lastEventId: current.lastEventId } : undefined);
+  const positionOf = (current: Subscription | undefined) => (current ? { package: subscribedPackage, lastEventId: inFlight ? lastSentId : current.lastEventId } : undefined);
 
   /** `asState`: the connection just opened (shown at once); else a count/rate update (throttled). */
   function connectedStatus(rate: number, asState = false): void {
     const bad = (subscription?.stats.malformed ?? 0) + counts.invalid;
     const shown = { count: counts.items, rate: Math.round(rate), bad };
-    (asState ? status.set : status.progress).call(status, { fill: "green", shape: "dot", text: bad > 0 ? t("status.connectedWithProblems", shown) : t("status.connected", shown) });
+    const text = bad > 0 ? t("status.connectedWithProblems", shown) : t("status.connected", shown);
+    const waiting = subscription?.waiting ?? 0;
+    (asState ? status.set : status.progress).call(status, { fill: "green", shape: "dot", text: waiting > 0 ? t("status.waiting", { text, waiting }) : text });
   }
 
   function onState(change: SubscriptionStateChange): void {
@@ -128,19 +149,27 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
       if (problems.length > 0) {
         counts.invalid += 1;
         warnInvalid(event.item, problems, event.eventId);
-        if (stacCheck === "drop") return;
+        if (stacCheck === "drop") {
+          if (inFlight) subscription?.release(1);
+          return;
+        }
       }
     }
     counts.items += 1;
     meter.add();
     if (arrays) arrays.add(event);
-    else send(outputString ? event.data : event.item, event.eventId);
+    else send(outputString ? event.data : event.item, event.eventId, 1);
   }
 
-  function send(payload: unknown, eventId: string | undefined): void {
+  function send(payload: unknown, eventId: string | undefined, items: number): void {
     const msg: NodeMessage = { _msgid: nextMsgId(), payload, topic: subscribedPackage };
-    if (eventId !== undefined) msg.eventId = eventId;
-    node.send(msg);
+    if (eventId !== undefined) msg.eventId = lastSentId = eventId;
+    if (inFlight) {
+      deliveries ??= observeDeliveries(RED, node, inFlight.tracker, false);
+      inFlight.sent(msg._msgid as string, items, deliveries.deliveries);
+      node.send(msg);
+      inFlight.afterSend(msg._msgid as string);
+    } else node.send(msg);
     positions?.saveSoon(() => positionOf(subscription));
   }
 
@@ -148,7 +177,7 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
   function sendArray(events: SubscriptionItem[]): void {
     let eventId: string | undefined;
     for (let i = events.length - 1; i >= 0 && eventId === undefined; i--) eventId = events[i].eventId;
-    send(events.map((e): unknown => (outputString ? e.data : e.item)), eventId);
+    send(events.map((e): unknown => (outputString ? e.data : e.item)), eventId, events.length);
   }
 
   function onMalformed(event: MalformedEvent): void {
@@ -170,6 +199,8 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
     if (mine !== generation || closing || subscription) return;
     const url = config.endpoints.subscription(forPackage);
     subscribedPackage = forPackage;
+    lastSentId = lastEventId ?? "";
+    inFlight?.reset();
     loggedState = "";
     loggedReason = "";
     subscription = new Subscription({
@@ -182,6 +213,7 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
       slowRetryMs: Math.max(30_000, Math.min(backoffCapMs, 300_000)),
       redact: kit.redact,
       what: `subscription "${forPackage}"`,
+      maxUntaken: inFlight ? windowItems : undefined,
       onItem,
       onMalformed,
       onState,
@@ -229,6 +261,7 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
       closing = true;
       await disconnect();
       positions?.cancel();
+      deliveries?.remove();
     },
   };
 }

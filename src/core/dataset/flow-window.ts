@@ -97,7 +97,11 @@ export class FlowWindow {
 export class DeliveryTracker {
   private readonly pending = new Map<string, number>();
 
-  constructor(readonly window: FlowWindow) {}
+  /** `onLeave`: a message left the window (its last delivery finished, or nobody was given it). */
+  constructor(
+    readonly window: FlowWindow,
+    private readonly onLeave?: (msgid: string) => void,
+  ) {}
 
   isTracked(msgid: unknown): boolean {
     return typeof msgid === "string" && this.pending.has(msgid);
@@ -122,20 +126,19 @@ export class DeliveryTracker {
   finished(msgid: string): void {
     const n = this.pending.get(msgid);
     if (n === undefined) return;
-    if (n <= 1) {
-      this.pending.delete(msgid);
-      this.window.release(1);
-    } else {
-      this.pending.set(msgid, n - 1);
-    }
+    if (n <= 1) this.leave(msgid);
+    else this.pending.set(msgid, n - 1);
   }
 
   /** After sending: a message nobody was given (no wire, dropped by a hook) leaves at once. */
   settleUndelivered(msgid: string): void {
-    if (this.pending.get(msgid) === 0) {
-      this.pending.delete(msgid);
-      this.window.release(1);
-    }
+    if (this.pending.get(msgid) === 0) this.leave(msgid);
+  }
+
+  private leave(msgid: string): void {
+    this.pending.delete(msgid);
+    this.window.release(1);
+    this.onLeave?.(msgid);
   }
 
   clear(): void {
