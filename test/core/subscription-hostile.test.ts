@@ -3,6 +3,8 @@
 // connection (never an uncaught exception: mocha fails the test on one), bounded memory, and no
 // complete event lost.
 import { strict as assert } from "node:assert";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { startSandbox, type Sandbox } from "../../src/sandbox";
 import { Subscription, type MalformedEvent, type SubscriptionNotice, type SubscriptionOptions, type SubscriptionStateChange } from "../../src/core/subscription";
 import { RecentSet } from "../../src/core/subscription/dedup";
@@ -99,6 +101,51 @@ describe("core/subscription against hostile streams", function () {
       assert.ok(atReset < 600, `${600 - atReset} Items were still waiting for the consumer when the connection failed`);
     } finally {
       clearInterval(taker);
+    }
+  });
+
+  it("a consumer that takes nothing: the backlog stops at maxBacklogChars, reading pauses (the server blocks), releasing delivers the rest", async () => {
+    const items = makeItems(2000, 10_000);
+    let written = 0;
+    let blocked = false;
+    let finished = false;
+    const http = createServer(async (_req, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      for (let i = 0; i < items.length; i++) {
+        const frame = `id: ${i + 1}\ndata: ${items[i]}\n\n`;
+        written += frame.length;
+        if (!res.write(frame)) {
+          blocked = true;
+          await new Promise((resolve) => res.once("drain", resolve));
+          blocked = false;
+        }
+      }
+      finished = true;
+    });
+    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+    try {
+      const total = items.reduce((n, x) => n + x.length, 0);
+      const c = client(`http://127.0.0.1:${(http.address() as AddressInfo).port}/`, { maxUntaken: 1, maxBacklogChars: 1024 * 1024 });
+      const size = Math.min(...items.map((x) => x.length));
+      // Past maxBacklogChars the reading pauses; the server blocks once the socket buffers are full.
+      await waitFor(() => c.sub.waiting * size > 1024 * 1024 && blocked, "the backlog full and the server blocked");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(blocked && !finished, "the server is still blocked: reading stays paused");
+      // At most the backlog limit plus the chunk that crossed it.
+      assert.ok(c.sub.waiting * size <= 1024 * 1024 + 64 * 1024 + size, `${c.sub.waiting} Items waiting`);
+      assert.ok(written < total / 2, `only part of the ${total} characters was written: ${written}`);
+      assert.deepEqual(c.seqs, [0]);
+      // The consumer takes everything from now on.
+      const taker = setInterval(() => c.sub.release(c.sub.untaken), 1);
+      try {
+        await waitFor(() => c.seqs.length === 2000, "every Item after the consumer caught up", 30_000);
+      } finally {
+        clearInterval(taker);
+      }
+      assert.deepEqual(c.seqs, Array.from({ length: 2000 }, (_, i) => i));
+    } finally {
+      http.closeAllConnections();
+      await new Promise((resolve) => http.close(resolve));
     }
   });
 
