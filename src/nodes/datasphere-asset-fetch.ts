@@ -5,7 +5,7 @@ import { DatasphereError } from "../core/errors";
 import { defineNode, type ConfiguredKit, type NodeDefWithServer } from "./shared/define-node";
 import type { NodeAPI, NodeMessage, SendFunction } from "./shared/node-red";
 import { formatRate, RateMeter } from "./shared/rate-meter";
-import { numberOr, oneOf, positiveInt } from "./shared/settings";
+import { oneOf } from "./shared/settings";
 
 const TYPE = "datasphere-asset-fetch";
 
@@ -44,9 +44,9 @@ function start(kit: ConfiguredKit<AssetFetchDef>) {
   const layout = def.layout === undefined ? DEFAULT_LAYOUT : env(def.layout);
   const naming = oneOf<NamingMode>(env(def.naming), ["local-path", "key"], "local-path");
   const existing = oneOf<ExistingPolicy>(env(def.existing), ["skip-if-valid", "overwrite", "fail"], "skip-if-valid");
-  const pool = new TransferPool(positiveInt(env(String(def.concurrency ?? "")), 4), positiveInt(env(String(def.perHost ?? "")), 2));
-  const idleTimeoutMs = positiveInt(env(String(def.idleTimeout ?? "")), 30) * 1000;
-  const retries = Math.floor(numberOr(env(String(def.retries ?? "")), 5, 0));
+  const pool = new TransferPool(kit.numbers.integer("concurrency", 4), kit.numbers.integer("perHost", 2));
+  const idleTimeoutMs = kit.numbers.integer("idleTimeout", 30) * 1000;
+  const retries = kit.numbers.integer("retries", 5, 0);
   const failFast = def.failFast === true;
   const progress = def.progress === true;
   const fsync = def.fsync === true;
@@ -56,7 +56,7 @@ function start(kit: ConfiguredKit<AssetFetchDef>) {
   const missingKeys = oneOf<"skip" | "error">(env(def.missingKeys), ["skip", "error"], "skip");
   const unverifiableChecksum = oneOf<"error" | "keep">(env(def.unverifiable), ["error", "keep"], "error");
   const includeArchives = def.includeArchives === true;
-  const maxBytesWithoutSize = positiveInt(env(String(def.maxSizeMb ?? "")), DEFAULT_MAX_BYTES_WITHOUT_SIZE / 2 ** 20) * 2 ** 20;
+  const maxBytesWithoutSize = kit.numbers.integer("maxSizeMb", DEFAULT_MAX_BYTES_WITHOUT_SIZE / 2 ** 20) * 2 ** 20;
 
   const closing = new AbortController();
   setMaxListeners(0, closing.signal);

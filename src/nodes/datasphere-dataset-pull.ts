@@ -6,7 +6,7 @@ import { defineNode, type ConfiguredKit, type NodeDefWithServer } from "./shared
 import { hasMessageHooks, observeDeliveries } from "./shared/delivery-hooks";
 import type { NodeAPI, NodeMessage, SendFunction } from "./shared/node-red";
 import { RunQueue, type Job } from "./shared/run-queue";
-import { numberOr, oneOf, positiveInt } from "./shared/settings";
+import { oneOf, type NumericSettings } from "./shared/settings";
 
 const TYPE = "datasphere-dataset-pull";
 const MALFORMED_WARNINGS = 10;
@@ -32,27 +32,26 @@ interface PullDef extends NodeDefWithServer {
   stallTimeout?: number | string;
 }
 
-function settingsOf(def: PullDef, env: (v: string | undefined) => string) {
-  const text = (v: unknown) => env(String(v ?? ""));
+function settingsOf(def: PullDef, env: (v: string | undefined) => string, numbers: NumericSettings) {
   return {
     package: env(def.package).trim(),
     mode: oneOf<PullMode>(env(def.mode), ["stream", "paginate", "item"], "stream"),
     order: oneOf<DatasetOrder>(env(def.order), ["new", "old"], "new"),
-    arraySize: def.output === "array" ? positiveInt(text(def.arraySize), 100) : undefined,
-    window: positiveInt(text(def.window), 200),
+    arraySize: def.output === "array" ? numbers.integer("arraySize", 100) : undefined,
+    window: numbers.integer("window", 200),
     releaseOnReceive: def.release === "receive",
-    creditBatch: def.pacing === "next" ? positiveInt(text(def.batch), 100) : undefined,
+    creditBatch: def.pacing === "next" ? numbers.integer("batch", 100) : undefined,
     refuseWhenBusy: def.busy === "refuse",
-    retries: Math.floor(numberOr(text(def.retries), 4, 0)),
-    idleTimeoutMs: positiveInt(text(def.idleTimeout), 60) * 1000,
-    maxBodyBytes: positiveInt(text(def.maxBodyMB), 64) * 1024 * 1024,
-    stallMs: positiveInt(text(def.stallTimeout), 60) * 1000,
+    retries: numbers.integer("retries", 4, 0),
+    idleTimeoutMs: numbers.integer("idleTimeout", 60) * 1000,
+    maxBodyBytes: numbers.integer("maxBodyMB", 64) * 1024 * 1024,
+    stallMs: numbers.integer("stallTimeout", 60) * 1000,
   };
 }
 
 function start(kit: ConfiguredKit<PullDef>) {
   const { RED, node, def, config, status, t } = kit;
-  const settings = settingsOf(def, kit.env);
+  const settings = settingsOf(def, kit.env, kit.numbers);
   let pullCounter = 0;
   status.set({ fill: "grey", shape: "ring", text: t("status.idle") });
 

@@ -1,12 +1,12 @@
 import { DatasphereError, isDatasphereError } from "../core/errors";
 import { preparePublishMessage, type Publisher, type OutboxLimits, type PreparedMessage, type PublisherStatus, type PublishFields, type SettleInfo } from "../core/publisher";
 import { publishRecorded, replayRecorded } from "../core/publisher/durable-publish";
-import { deliveryOf, openNodeOutbox } from "./publish-delivery";
+import { DEFAULT_FILE_MB, deliveryOf, openNodeOutbox } from "./publish-delivery";
 import type { Lease } from "../core/shared-resource";
 import { createSchemaValidator, schemaVerdict, type SchemaCheckMode, type SchemaValidator } from "../core/stac-schema";
 import { defineNode, type ConfiguredKit, type NodeDefWithServer, type NodeKit } from "./shared/define-node";
 import type { NodeAPI, NodeMessage, NodeStatus } from "./shared/node-red";
-import { booleanFrom, numberOr } from "./shared/settings";
+import { booleanFrom } from "./shared/settings";
 
 const TYPE = "datasphere-publish-out";
 const CATALOG_KEYS: Record<string, string> = {
@@ -63,8 +63,8 @@ function start(kit: ConfiguredKit<PublishDef>) {
     subscribable: booleanFrom(def.subscribable) ?? true,
   };
   const limits: OutboxLimits = {
-    maxMessages: Math.floor(numberOr(def.outboxSize, 1000, 1)),
-    maxAgeMs: numberOr(def.outboxAge, 60, 0) * 1000,
+    maxMessages: kit.numbers.integer("outboxSize", 1000),
+    maxAgeMs: kit.numbers.number("outboxAge", 60, 0) * 1000,
     overflow: def.overflow === "drop-oldest" ? "drop-oldest" : "reject-newest",
   };
   const schemaMode: SchemaCheckMode = def.schemaCheck === "warn" || def.schemaCheck === "reject" ? def.schemaCheck : "off";
@@ -76,7 +76,7 @@ function start(kit: ConfiguredKit<PublishDef>) {
   }
 
   const delivery = deliveryOf(def.delivery);
-  const durable = openNodeOutbox(RED, node, def, (text) => node.error(text));
+  const durable = openNodeOutbox(RED, node, def, kit.numbers.number("outboxFileMb", DEFAULT_FILE_MB, 0.001), (text) => node.error(text));
   let publisher: Publisher | undefined;
   let lease: Lease<Publisher> | undefined;
   let closing = false;

@@ -6,7 +6,7 @@ import { defineNode, type ConfiguredKit, type NodeDefWithServer } from "./shared
 import { hasMessageHooks, observeDeliveries } from "./shared/delivery-hooks";
 import type { NodeAPI, NodeMessage, SendFunction } from "./shared/node-red";
 import { RunQueue, type Job } from "./shared/run-queue";
-import { numberOr, positiveInt } from "./shared/settings";
+import type { NumericSettings } from "./shared/settings";
 import { isUsableStacApi, type StacApiConfigNode } from "./shared/stac-api-config";
 
 const TYPE = "datasphere-stac-search";
@@ -66,24 +66,23 @@ class SearchRun {
   }
 }
 
-function settingsOf(def: SearchDef, env: (v: string | undefined) => string) {
-  const text = (v: unknown) => env(String(v ?? ""));
+function settingsOf(def: SearchDef, numbers: NumericSettings) {
   return {
-    arraySize: def.output === "array" ? positiveInt(text(def.arraySize), 100) : undefined,
-    window: positiveInt(text(def.window), 200),
+    arraySize: def.output === "array" ? numbers.integer("arraySize", 100) : undefined,
+    window: numbers.integer("window", 200),
     releaseOnReceive: def.release === "receive",
     refuseWhenBusy: def.busy === "refuse",
     pacePages: def.pacing === "next",
-    retries: Math.floor(numberOr(text(def.retries), 4, 0)),
-    idleTimeoutMs: positiveInt(text(def.idleTimeout), 60) * 1000,
-    stallMs: positiveInt(text(def.stallTimeout), 60) * 1000,
+    retries: numbers.integer("retries", 4, 0),
+    idleTimeoutMs: numbers.integer("idleTimeout", 60) * 1000,
+    stallMs: numbers.integer("stallTimeout", 60) * 1000,
   };
 }
 
 function start(kit: ConfiguredKit<SearchDef, UsableStacApi>) {
   const { RED, node, def, config, status, t } = kit;
   const client = config.client;
-  const settings = settingsOf(def, kit.env);
+  const settings = settingsOf(def, kit.numbers);
   let counter = 0;
   status.set({ fill: "grey", shape: "ring", text: t("status.idle") });
 

@@ -6,11 +6,11 @@ import type { DeliveryObserver } from "../core/dataset/pull-session";
 import { defineNode, type ConfiguredKit, type NodeDefWithServer } from "./shared/define-node";
 import { hasMessageHooks, observeDeliveries } from "./shared/delivery-hooks";
 import type { NodeAPI, NodeMessage } from "./shared/node-red";
-import { arraySizeSetting, ItemArrays } from "./shared/item-arrays";
+import { ItemArrays } from "./shared/item-arrays";
 import { messageIdSequence } from "./shared/message-id";
 import { RateMeter } from "./shared/rate-meter";
 import { persistentStore, ResumeStore } from "./shared/resume-store";
-import { booleanFrom, numberOr, positiveInt } from "./shared/settings";
+import { booleanFrom } from "./shared/settings";
 
 const TYPE = "datasphere-subscribe-in";
 const REASONS: Record<string, string> = {
@@ -40,22 +40,22 @@ interface SubscribeDef extends NodeDefWithServer {
 
 function start(kit: ConfiguredKit<SubscribeDef>) {
   const { RED, node, def, config, status, t } = kit;
-  const seconds = (value: unknown, fallback: number) => numberOr(kit.env(String(value ?? "")), fallback, 0.1) * 1000;
+  const seconds = (property: string, fallback: number) => kit.numbers.number(property, fallback, 0.1) * 1000;
   const outputString = def.output === "string";
   const stacCheck = def.stacCheck === "warn" || def.stacCheck === "drop" ? def.stacCheck : "off";
-  const idleTimeoutMs = seconds(def.idleTimeout, 90);
-  const backoffCapMs = seconds(def.backoffCap, 60);
-  const connectTimeoutMs = seconds(def.connectTimeout, 30);
+  const idleTimeoutMs = seconds("idleTimeout", 90);
+  const backoffCapMs = seconds("backoffCap", 60);
+  const connectTimeoutMs = seconds("connectTimeout", 30);
   const autoConnect = booleanFrom(def.autoConnect) ?? true;
   const resume = booleanFrom(def.resume) ?? false;
   const positions = resume ? new ResumeStore(node, persistentStore(RED.settings)) : undefined;
   const meter = new RateMeter();
   const nextMsgId = messageIdSequence();
-  const arraySize = def.messages === "array" ? arraySizeSetting(kit.env(String(def.arraySize ?? "")), (value, size) => node.warn(t("warnings.arraySize", { value, size }))) : 0;
+  const arraySize = def.messages === "array" ? kit.numbers.integer("arraySize", 100) : 0;
   const arrays = arraySize > 0 ? new ItemArrays<SubscriptionItem>(arraySize, sendArray, (error) => kit.report(error)) : undefined;
   let pkg = kit.env(def.package).trim();
-  const windowItems = positiveInt(kit.env(String(def.window ?? "")), 1000);
-  const stallMs = seconds(def.stallTimeout, 60);
+  const windowItems = kit.numbers.integer("window", 1000);
+  const stallMs = seconds("stallTimeout", 60);
   const inFlight = hasMessageHooks(RED)
     ? new ItemsInFlight({
         maxItems: windowItems,

@@ -313,6 +313,21 @@ describe("datasphere-dataset-pull node", function () {
     assert.ok(!JSON.stringify(done).includes(sb.token), "no token in the completion message");
   });
 
+  it("a numeric setting that cannot be used (In flight from an environment variable: \"20 messages\") gives one warning and the default; the pull runs", async () => {
+    process.env.DS_TEST_WINDOW = "20 messages";
+    try {
+      const flow = [cfg(sb.url), pullNode({ window: "${DS_TEST_WINDOW}", retries: "2", order: "old" }, [["sink"], ["done"]]), { id: "sink", type: "slow-sink" }, { id: "done", type: "helper" }];
+      await load([pullWithHooks, slowSink], flow, sb.token);
+      const warnings = (helper.getNode("pull").warn as { args: unknown[][] }).args;
+      assert.deepEqual(warnings.map((a) => String(a[0])), ["datasphere-dataset-pull.warnings.setting"]);
+      const done = await pullOnce(collect());
+      assert.equal(done.payload.items, 500);
+      assert.ok(helper.getNode("sink").maxHeld > 20, `the default window of 200, not 20: held ${helper.getNode("sink").maxHeld}`);
+    } finally {
+      delete process.env.DS_TEST_WINDOW;
+    }
+  });
+
   it("flow control: nodes that never call done() and a join longer than the window do not stall the pull", async () => {
     const flow = [
       cfg(sb.url),

@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { arraySizeSetting, DEFAULT_ARRAY_SIZE, ItemArrays } from "../../src/nodes/shared/item-arrays";
+import { ItemArrays } from "../../src/nodes/shared/item-arrays";
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const unexpected = (error: unknown) => assert.fail(`send failed: ${String(error)}`);
@@ -43,17 +43,5 @@ describe("ItemArrays (subscribe-in's arrays mode): never waits for more Items", 
     await nextTurn();
     assert.equal(reported.length, 1);
     assert.match(String(reported[0]), /downstream failed/);
-  });
-
-  it("Items per message: a whole number >= 1; empty is the default without a warning; anything else the default with one", () => {
-    const warned: Array<[string, number]> = [];
-    const read = (text: string) => arraySizeSetting(text, (value, size) => warned.push([value, size]));
-    assert.equal(read("250"), 250);
-    assert.equal(read(" 1 "), 1);
-    assert.equal(read(""), DEFAULT_ARRAY_SIZE);
-    assert.equal(warned.length, 0);
-    for (const bad of ["0", "-1", "abc", "2.5", "1e400", "NaN"]) assert.equal(read(bad), DEFAULT_ARRAY_SIZE, bad);
-    assert.deepEqual(warned.map(([value]) => value), ["0", "-1", "abc", "2.5", "1e400", "NaN"]);
-    assert.ok(warned.every(([, size]) => size === 100));
   });
 });

@@ -167,7 +167,7 @@ describe("datasphere-subscribe-in arrays mode (sandbox)", function () {
       const s = await start({ subscriptionWrites: "batched" });
       const h = await load(s, { arraySize: bad });
       assert.equal(h.warns().length, 1, `one warning: ${h.warns().join(" | ")}`);
-      assert.match(h.warns()[0], /warnings\.arraySize/);
+      assert.match(h.warns()[0], /warnings\.setting/);
       // 250 small Items (~25 KB) in one write, read in one turn on loopback: arrays of 100, 100 and 50.
       publish(s, 0, 250, 100);
       await waitFor(() => flatten(h.msgs).length === 250, "250 Items");

@@ -4,6 +4,7 @@ import { isUsableConfig, type ConnectionListener, type DatasphereConfigNode, typ
 import { resolveEnv } from "./env";
 import type { Node, NodeAPI, NodeDef, NodeMessage, SendFunction } from "./node-red";
 import { once } from "./once";
+import { NumericSettings } from "./settings";
 import { ThrottledStatus } from "./status";
 
 /** How long a node may take to close before Node-RED is told it is done anyway. */
@@ -23,6 +24,8 @@ export interface NodeKit<Def extends NodeDef = NodeDef> {
   t(key: string, substitutions?: Record<string, unknown>): string;
   /** `${VAR}` expansion, for configured properties only (never for message content). */
   env(value: string | undefined): string;
+  /** Numeric properties; a value that cannot be used is logged once (naming the field) and replaced by the default. */
+  readonly numbers: NumericSettings;
   /** A configured typed property (`str`/`datetime` with `${VAR}`, others through Node-RED). */
   evaluate(value: string | undefined, type: string | undefined, msg: NodeMessage): Promise<unknown>;
   readonly status: ThrottledStatus;
@@ -145,13 +148,18 @@ function makeKit<Def extends NodeDef>(RED: NodeAPI, type: string, node: Node, de
     if (message === typed.message) return typed;
     return new DatasphereError(typed.code, message, { status: typed.status, retryAfterMs: typed.retryAfterMs, details: typed.details, cause: typed });
   };
+  const t = (key: string, substitutions?: Record<string, unknown>) => RED._(`${type}.${key}`, substitutions as Record<string, string | number> | undefined);
+  const numbers = new NumericSettings(def, env, (property, value, expected, fallback) =>
+    node.warn(t("warnings.setting", { label: t(`label.${property}`), value, expected, fallback })),
+  );
   return {
     RED,
     node,
     def,
     type,
-    t: (key, substitutions) => RED._(`${type}.${key}`, substitutions as Record<string, string | number> | undefined),
+    t,
     env,
+    numbers,
     evaluate: (value, valueType, msg) => {
       if (value === undefined || value === "") return Promise.resolve(undefined);
       if (!valueType || valueType === "str" || valueType === "datetime") return Promise.resolve(env(value));

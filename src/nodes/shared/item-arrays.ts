@@ -1,19 +1,3 @@
-/** Items per message when the setting is empty or invalid. */
-export const DEFAULT_ARRAY_SIZE = 100;
-
-/**
- * The "Items per message" setting (already `${VAR}`-expanded): a whole number >= 1. Empty means the
- * default; anything else ("abc", 0, -1, 2.5) is the default too, after `warn` names the bad value.
- */
-export function arraySizeSetting(text: string, warn: (value: string, fallback: number) => void): number {
-  const trimmed = text.trim();
-  if (trimmed === "") return DEFAULT_ARRAY_SIZE;
-  const n = Number(trimmed);
-  if (Number.isInteger(n) && n >= 1) return n;
-  warn(trimmed.slice(0, 40), DEFAULT_ARRAY_SIZE);
-  return DEFAULT_ARRAY_SIZE;
-}
-
 /**
  * Groups Items into arrays of at most `size` without ever waiting for more: an array goes out as soon
  * as `size` Items are pending, and whatever is pending goes out on `setImmediate` scheduled on the
