@@ -8,6 +8,7 @@ import { startDatasetTestServer, type DatasetTestServer } from "../helpers/datas
 import { builtNode, configNode, helper, repoRoot, startHelperServer, stopHelperServer, waitFor } from "../helpers/node-red";
 import { joinNode, runtimeHooks, withRuntimeHooks, type NodeModule } from "../helpers/node-red-core";
 import { slowSink } from "../helpers/slow-sink";
+import { throwingSink } from "../helpers/throwing-sink";
 
 type Msg = Record<string, any>;
 
@@ -27,20 +28,6 @@ const legacySink: NodeModule = (RED) => {
     node.received = [] as Msg[];
     node.on("input", (msg: Msg) => {
       node.received.push(msg);
-    });
-  });
-};
-
-/** A downstream node that throws on its first `throwFirst` messages (the runtime logs it; no done()). */
-const throwingSink: NodeModule = (RED) => {
-  RED.nodes.registerType("throwing-sink", function (this: any, def: any) {
-    RED.nodes.createNode(this, def);
-    const node = this;
-    node.received = [] as Msg[];
-    node.on("input", (msg: Msg, _send: unknown, done: () => void) => {
-      node.received.push(msg);
-      if (node.received.length <= Number(def.throwFirst ?? 0)) throw new Error("sink failed");
-      done();
     });
   });
 };

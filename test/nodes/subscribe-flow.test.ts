@@ -4,6 +4,7 @@ import { builtNode, configNode, helper, sleep, startHelperServer, stopHelperServ
 import { withRuntimeHooks, type NodeModule } from "../helpers/node-red-core";
 import { makeItems } from "../helpers/sse-test-server";
 import { slowSink } from "../helpers/slow-sink";
+import { throwingSink } from "../helpers/throwing-sink";
 
 // subscribe-in's flow control in a Node-RED runtime with its message hooks, against the sandbox
 // writing one event per write (like a live server): a slow or stuck next node holds at most the
@@ -31,20 +32,6 @@ const gateSink: NodeModule = (RED) => {
       node.received.push(msg);
       if (open) done();
       else waiting.push(done);
-    });
-  });
-};
-
-/** A next node that throws on its first `throwFirst` messages (Node-RED logs it; done() is never called for them). */
-const throwingSink: NodeModule = (RED) => {
-  RED.nodes.registerType("throwing-sink", function (this: any, def: { throwFirst?: number }) {
-    RED.nodes.createNode(this, def);
-    const node = this;
-    node.received = [] as Msg[];
-    node.on("input", (msg: Msg, _send: unknown, done: () => void) => {
-      node.received.push(msg);
-      if (node.received.length <= Number(def.throwFirst ?? 0)) throw new Error("sink failed");
-      done();
     });
   });
 };
