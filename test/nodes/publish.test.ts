@@ -277,7 +277,9 @@ describe("datasphere-publish-out node", function () {
     sb.faults.clear("publish");
     // A socket opened before the clear may still be a silent one: wait for one opened after it.
     const attemptsAtClear = publisher.stats.attempts;
-    await waitFor(() => publisher.status.state === "connected" && publisher.stats.attempts > attemptsAtClear, "reconnected", 15_000);
+    // Up to two silent sockets (~2 s each to detect) and their backoff (1 s, then 2 s, +50% jitter)
+    // on real timers: about 10 s on a quiet machine, more when the CPU is starved.
+    await waitFor(() => publisher.status.state === "connected" && publisher.stats.attempts > attemptsAtClear, "reconnected", 40_000);
     const detected = publisher.stats.heartbeatTimeouts;
     await sleep(2_500);
     assert.equal(publisher.stats.heartbeatTimeouts, detected, "heartbeats keep the new socket alive");
