@@ -1,16 +1,14 @@
 import { DatasphereError } from "../core/errors";
-import { checkStac, describeStac } from "../core/stac";
 import { Subscription, type MalformedEvent, type SubscriptionItem, type SubscriptionStateChange } from "../core/subscription";
-import { ItemsInFlight } from "../core/subscription/items-in-flight";
-import type { DeliveryObserver } from "../core/dataset/pull-session";
 import { defineNode, type ConfiguredKit, type NodeDefWithServer } from "./shared/define-node";
-import { hasMessageHooks, observeDeliveries } from "./shared/delivery-hooks";
 import type { NodeAPI, NodeMessage } from "./shared/node-red";
 import { ItemArrays } from "./shared/item-arrays";
+import { itemWindowSender } from "./shared/item-window-sender";
 import { messageIdSequence } from "./shared/message-id";
 import { RateMeter } from "./shared/rate-meter";
 import { persistentStore, ResumeStore } from "./shared/resume-store";
 import { booleanFrom } from "./shared/settings";
+import { StacCheckWarnings } from "./shared/stac-check-warnings";
 
 const TYPE = "datasphere-subscribe-in";
 const REASONS: Record<string, string> = {
@@ -56,16 +54,13 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
   let pkg = kit.env(def.package).trim();
   const windowItems = kit.numbers.integer("window", 1000);
   const stallMs = seconds("stallTimeout", 60);
-  const inFlight = hasMessageHooks(RED)
-    ? new ItemsInFlight({
-        maxItems: windowItems,
-        stallMs,
-        release: (items) => subscription?.release(items),
-        onStall: (items) => node.warn(t("warnings.stalled", { items, seconds: stallMs / 1000 })),
-      })
-    : undefined;
-  /** Registered at the first message (the wired nodes exist by then), removed when the node closes. */
-  let deliveries: DeliveryObserver | undefined;
+  const inFlight = itemWindowSender(RED, node, {
+    maxItems: windowItems,
+    stallMs,
+    release: (items) => subscription?.release(items),
+    onStall: (items) => node.warn(t("warnings.stalled", { items, seconds: stallMs / 1000 })),
+  });
+  const stacWarnings = new StacCheckWarnings((r) => node.warn(t("errors.invalidStac", { what: kit.redact(r.what).slice(0, 200), id: r.eventId, problems: kit.redact(r.problems), more: r.more })));
   /** With flow control, where a resume starts: the id of the last Item sent (later ones may still wait in the backlog). */
   let lastSentId = "";
 
@@ -75,8 +70,6 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
   let closing = false;
   let loggedState = "";
   let loggedReason = "";
-  let warnedAt = 0;
-  let warnSuppressed = 0;
   const counts = { items: 0, invalid: 0 };
 
   const reasonText = (error: DatasphereError | undefined) => t(REASONS[error?.code ?? ""] ?? "reason.network", { status: error?.status });
@@ -129,26 +122,12 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
     }
   }
 
-  function warnInvalid(item: Record<string, unknown>, problems: string[], eventId: string | undefined): void {
-    const now = Date.now();
-    if (now - warnedAt < 1000) {
-      warnSuppressed += 1;
-      return;
-    }
-    warnedAt = now;
-    const more = warnSuppressed;
-    warnSuppressed = 0;
-    const what = kit.redact(describeStac(item)).slice(0, 200);
-    node.warn(t("errors.invalidStac", { what, id: eventId ?? "-", problems: kit.redact(problems.slice(0, 5).join("; ")), more }));
-  }
-
   function onItem(event: SubscriptionItem): void {
     if (stacCheck !== "off") {
-      const check = checkStac(event.item);
-      const problems = check.kind === "Item" || check.problems.length > 0 ? check.problems : [`not an Item (a ${check.kind})`];
+      const problems = stacWarnings.problemsOf(event.item);
       if (problems.length > 0) {
         counts.invalid += 1;
-        warnInvalid(event.item, problems, event.eventId);
+        stacWarnings.report(event.item, problems, event.eventId);
         if (stacCheck === "drop") {
           if (inFlight) subscription?.release(1);
           return;
@@ -162,14 +141,10 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
   }
 
   function send(payload: unknown, eventId: string | undefined, items: number): void {
-    const msg: NodeMessage = { _msgid: nextMsgId(), payload, topic: subscribedPackage };
+    const msg: NodeMessage & { _msgid: string } = { _msgid: nextMsgId(), payload, topic: subscribedPackage };
     if (eventId !== undefined) msg.eventId = lastSentId = eventId;
-    if (inFlight) {
-      deliveries ??= observeDeliveries(RED, node, inFlight.tracker, false);
-      inFlight.sent(msg._msgid as string, items, deliveries.deliveries);
-      node.send(msg);
-      inFlight.afterSend(msg._msgid as string);
-    } else node.send(msg);
+    if (inFlight) inFlight.send(msg, items);
+    else node.send(msg);
     positions?.saveSoon(() => positionOf(subscription));
   }
 
@@ -261,7 +236,7 @@ function start(kit: ConfiguredKit<SubscribeDef>) {
       closing = true;
       await disconnect();
       positions?.cancel();
-      deliveries?.remove();
+      inFlight?.close();
     },
   };
 }

@@ -24,7 +24,7 @@ export interface NodeKit<Def extends NodeDef = NodeDef> {
   t(key: string, substitutions?: Record<string, unknown>): string;
   /** `${VAR}` expansion, for configured properties only (never for message content). */
   env(value: string | undefined): string;
-  /** Numeric properties; a value that cannot be used is logged once (naming the field) and replaced by the default. */
+  /** Numeric properties; a value that cannot be used is replaced by the default, with a warning naming the field. */
   readonly numbers: NumericSettings;
   /** A configured typed property (`str`/`datetime` with `${VAR}`, others through Node-RED). */
   evaluate(value: string | undefined, type: string | undefined, msg: NodeMessage): Promise<unknown>;
