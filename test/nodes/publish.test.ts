@@ -274,12 +274,16 @@ describe("datasphere-publish-out node", function () {
     await publisher.disconnect();
     publisher.connect();
     await waitFor(() => publisher.stats.heartbeatTimeouts >= 1, "silent socket detected", 15_000);
+    // A socket the sandbox accepted before the clear is silent; one it accepts after is healthy. (The
+    // publisher counts an attempt when it starts connecting, so an attempt begun before the clear may
+    // still get a healthy socket: count the sandbox's accepted connections, not the attempts.)
+    const acceptedBeforeClear = sb.stats.publishConnections;
     sb.faults.clear("publish");
-    // A socket opened before the clear may still be a silent one: wait for one opened after it.
-    const attemptsAtClear = publisher.stats.attempts;
-    // Up to two silent sockets (~2 s each to detect) and their backoff (1 s, then 2 s, +50% jitter)
-    // on real timers: about 10 s on a quiet machine, more when the CPU is starved.
-    await waitFor(() => publisher.status.state === "connected" && publisher.stats.attempts > attemptsAtClear, "reconnected", 40_000);
+    // Up to one more silent socket (~2 s to detect) and its backoff (1-2 s, +50% jitter) on real
+    // timers: a few seconds on a quiet machine, more when the CPU is starved.
+    await waitFor(() => publisher.status.state === "connected" && sb.stats.publishConnections > acceptedBeforeClear, "reconnected", 40_000).catch((error: Error) => {
+      throw new Error(`${error.message}; publisher ${JSON.stringify(publisher.status)}, stats ${JSON.stringify(publisher.stats)}, sandbox accepted ${sb.stats.publishConnections} (${acceptedBeforeClear} before the clear)`);
+    });
     const detected = publisher.stats.heartbeatTimeouts;
     await sleep(2_500);
     assert.equal(publisher.stats.heartbeatTimeouts, detected, "heartbeats keep the new socket alive");
